@@ -1,0 +1,53 @@
+"""Fillers: what replaces the masked pixels of each frame (``--fill NAME``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from moebius_video.errors import InvalidArgumentError
+from moebius_video.fill.base import FillResult, Filler, FutureFrame, check_frame_and_mask
+from moebius_video.fill.opencv import NSFiller, OpenCVFiller
+
+_REGISTRY: dict[str, Callable[..., Filler]] = {
+    "telea": lambda **kw: OpenCVFiller("telea", **kw),
+    "ns": lambda **kw: NSFiller(**kw),
+}
+
+DEFAULT_FILLER = "telea"
+
+
+def register_filler(name: str, factory: Callable[..., Filler]) -> None:
+    """Make ``factory`` available as ``--fill name``."""
+    _REGISTRY[name] = factory
+
+
+def available_fillers() -> list[str]:
+    """Names accepted by :func:`get_filler`, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_filler(name: str = DEFAULT_FILLER, **kwargs: object) -> Filler:
+    """Build the filler called ``name``.
+
+    Raises:
+        InvalidArgumentError: ``name`` is not a known filler.
+    """
+    if name not in _REGISTRY:
+        raise InvalidArgumentError(
+            f"unknown filler {name!r}; choose one of: {', '.join(available_fillers())}"
+        )
+    return _REGISTRY[name](**kwargs)
+
+
+__all__ = [
+    "DEFAULT_FILLER",
+    "FillResult",
+    "Filler",
+    "FutureFrame",
+    "NSFiller",
+    "OpenCVFiller",
+    "available_fillers",
+    "check_frame_and_mask",
+    "get_filler",
+    "register_filler",
+]

@@ -1,0 +1,98 @@
+"""The filler interface: what fills the hole of one frame.
+
+A filler is a streaming object: the engine calls :meth:`Filler.fill` once per frame, in
+order, and calls :meth:`Filler.reset` at a scene boundary or a new video. A filler that
+needs future frames (offline temporal fill) says so with ``lookahead``; the engine then
+hands it up to that many following frames (and their masks) with each call, so memory stays
+bounded by the window, not by the video.
+
+Frames are ``H, W, 3`` uint8 RGB numpy arrays and masks ``H, W`` bool arrays
+(True = remove): the fillers wrap OpenCV and are fed straight from the decoder, so numpy is
+the cheapest common currency here; the model filler converts to torch tensors internally.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+
+@dataclass
+class FillResult:
+    """The filled frame and where its hole pixels came from.
+
+    Attributes:
+        image: ``H, W, 3`` uint8 RGB. Only pixels inside the mask differ from the input.
+        propagated_pixels: Hole pixels filled from other frames (temporal propagation).
+        spatial_pixels: Hole pixels filled by a spatial method (OpenCV, the model).
+    """
+
+    image: np.ndarray
+    propagated_pixels: int = 0
+    spatial_pixels: int = 0
+
+
+@dataclass(frozen=True)
+class FutureFrame:
+    """A frame after the current one, handed to fillers with ``lookahead > 0``."""
+
+    image: np.ndarray
+    mask: np.ndarray
+
+
+class Filler(ABC):
+    """Fills the masked pixels of a frame.
+
+    Subclasses set ``name`` (the ``--fill`` value) and implement :meth:`fill`.
+    """
+
+    name: ClassVar[str] = ""
+    #: How many future frames the filler wants with each call (0 = causal, usable live).
+    lookahead: int = 0
+
+    def reset(self) -> None:  # noqa: B027 - a no-op default is the right behaviour
+        """Forget everything remembered from earlier frames (new video or scene cut)."""
+
+    @abstractmethod
+    def fill(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        *,
+        future: Sequence[FutureFrame] = (),
+    ) -> FillResult:
+        """Fill ``image`` where ``mask`` is True.
+
+        Args:
+            image: ``H, W, 3`` uint8 RGB frame.
+            mask: ``H, W`` bool, True where the content must be replaced.
+            future: Up to ``lookahead`` following frames with their masks (offline only).
+
+        Returns:
+            The filled frame and the origin counts of its hole pixels.
+        """
+
+
+def check_frame_and_mask(image: np.ndarray, mask: np.ndarray) -> None:
+    """Raise ``InvalidArgumentError``/``InvalidMaskError`` unless image and mask fit together."""
+    from moebius_video.errors import InvalidArgumentError, InvalidMaskError
+
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise InvalidArgumentError(
+            f"image must be an H,W,3 uint8 array, got {getattr(image, 'dtype', type(image))} "
+            f"with shape {getattr(image, 'shape', None)}"
+        )
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.ndim != 2:
+        raise InvalidMaskError(
+            f"mask must be an H,W bool array, got {getattr(mask, 'dtype', type(mask))} "
+            f"with shape {getattr(mask, 'shape', None)}"
+        )
+    if mask.shape != image.shape[:2]:
+        raise InvalidMaskError(
+            f"mask size {mask.shape[1]}x{mask.shape[0]} does not match the frame size "
+            f"{image.shape[1]}x{image.shape[0]}"
+        )

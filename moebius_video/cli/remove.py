@@ -1,0 +1,191 @@
+"""``moebius-video remove`` and ``moebius-video track``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+from moebius_video.errors import InvalidArgumentError
+from moebius_video.io.masks import DEFAULT_DILATE, parse_box
+
+logger = logging.getLogger("moebius_video.cli")
+
+
+def _fraction(text: str) -> Fraction:
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"not a frame rate: {text!r} (e.g. 25 or 30000/1001)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"frame rate must be positive, got {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _add_mask_arguments(parser: argparse.ArgumentParser, *, per_frame: bool = True) -> None:
+    group = parser.add_argument_group("what to remove (give one)")
+    which = group.add_mutually_exclusive_group(required=True)
+    which.add_argument("--mask", type=Path, metavar="PNG",
+                       help="mask of the first processed frame (white/non-zero = remove); tracked")
+    which.add_argument("--box", metavar="X,Y,W,H",
+                       help="box around the object on the first processed frame; tracked")
+    if per_frame:
+        which.add_argument("--masks", type=Path, metavar="DIR",
+                           help="one mask per frame (named like the frames, or in order); no tracking")
+        which.add_argument("--mask-video", type=Path, metavar="VIDEO",
+                           help="a video whose frames are the masks (thresholded at 127); no tracking")
+    group.add_argument("--mask-threshold", type=int, metavar="T",
+                       help="a mask pixel above T is removed (default: 0 for PNG, 127 for JPEG/video)")
+    group.add_argument("--resize-mask", action="store_true",
+                       help="scale masks of another size to the frame size instead of refusing them")
+    group.add_argument("--dilate", type=_non_negative, default=DEFAULT_DILATE, metavar="N",
+                       help=f"grow the mask by N pixels before filling (default {DEFAULT_DILATE})")
+    group.add_argument("--tracker", metavar="NAME", default=None,
+                       help="mask tracker for --mask/--box (default: the package's best)")
+    group.add_argument("--save-masks", type=Path, metavar="DIR",
+                       help="write the per-frame masks actually used (PNG 0/255) to DIR")
+
+
+def _add_range_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("range")
+    group.add_argument("--start", type=_non_negative, default=0, metavar="N",
+                       help="first frame to process (index, default 0)")
+    group.add_argument("--end", type=_non_negative, default=None, metavar="N",
+                       help="stop before this frame index (default: the end)")
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``remove`` and ``track`` to the subcommands."""
+    from moebius_video.fill import DEFAULT_FILLER, available_fillers
+
+    p = sub.add_parser(
+        "remove", parents=[common],
+        help="remove an object from a video file or a folder of frames",
+        description="Remove an object from a video file or a folder of frames. The output "
+        "keeps the input's size, frame count, timestamps and audio; an output path ending "
+        "in / (or without an extension) receives lossless PNG frames.",
+    )
+    p.add_argument("input", type=Path, help="video file or folder of frames")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output video file, or DIR/ for PNG frames")
+    _add_mask_arguments(p)
+    p.add_argument("--fill", default=DEFAULT_FILLER, metavar="NAME",
+                   help=f"how the hole is filled: {', '.join(available_fillers())} "
+                   f"(default {DEFAULT_FILLER})")
+    _add_range_arguments(p)
+    enc = p.add_argument_group("output")
+    enc.add_argument("--codec", help="video encoder (default libx264; libvpx-vp9 for .webm)")
+    enc.add_argument("--crf", type=int, help="quality: lower is better (x264 default here 18)")
+    enc.add_argument("--preset", help="encoder speed preset (x264: ultrafast ... veryslow)")
+    enc.add_argument("--pix-fmt", help="pixel format (default yuv420p; yuv444p for odd sizes)")
+    enc.add_argument("--fps", type=_fraction, metavar="RATE",
+                     help="frame rate for frame-folder inputs (default 25)")
+    enc.add_argument("--no-audio", action="store_true", help="drop the audio track")
+    enc.add_argument("-y", "--overwrite", action="store_true", help="replace existing outputs")
+    enc.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="progress bar (default: only on a terminal)")
+    p.set_defaults(func=run_remove)
+
+    t = sub.add_parser(
+        "track", parents=[common],
+        help="track a mask through a video and save the per-frame masks",
+        description="Carry a first-frame mask (or box) through the video by optical flow "
+        "and write one mask per frame.",
+    )
+    t.add_argument("input", type=Path, help="video file or folder of frames")
+    _add_mask_arguments(t, per_frame=False)
+    _add_range_arguments(t)
+    t.add_argument("-y", "--overwrite", action="store_true", help="replace an existing DIR")
+    t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    t.set_defaults(func=run_track)
+
+
+def _mask_input(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from moebius_video.engine.remove import MaskInput
+
+    return MaskInput(
+        mask=args.mask,
+        box=parse_box(args.box) if args.box else None,
+        masks_dir=getattr(args, "masks", None),
+        mask_video=getattr(args, "mask_video", None),
+        threshold=args.mask_threshold,
+        resize=args.resize_mask,
+    )
+
+
+def _report(result, what: str) -> None:  # type: ignore[no-untyped-def]
+    for warning in result.warnings:
+        logger.warning("%s", warning)
+    ms = result.timings.per_frame_ms(result.frames)
+    logger.info(
+        "%d frames in %.1f s (%.1f frames/s); per frame: decode wait %.1f ms, track %.1f ms, "
+        "fill %.1f ms, encode wait %.1f ms",
+        result.frames, result.timings.total, result.frames_per_second,
+        ms["decode"], ms["track"], ms["fill"], ms["encode"],
+    )
+    if result.hole_pixels:
+        logger.info(
+            "hole pixels: %d (%.0f%% propagated from other frames, %.0f%% filled spatially)",
+            result.hole_pixels,
+            100.0 * result.propagated_pixels / result.hole_pixels,
+            100.0 * result.spatial_pixels / result.hole_pixels,
+        )
+    print(what, file=sys.stdout)
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    """``moebius-video remove``."""
+    from moebius_video.engine.remove import EncodeConfig, RemoveConfig, remove_object
+
+    config = RemoveConfig(
+        dilate=args.dilate, fill=args.fill, tracker=args.tracker, start=args.start, end=args.end
+    )
+    encode = EncodeConfig(
+        codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
+        audio=not args.no_audio, overwrite=args.overwrite, frame_rate=args.fps,
+    )
+    result = remove_object(
+        args.input, args.output, _mask_input(args),
+        config=config, encode=encode, save_masks=args.save_masks, progress=args.progress,
+    )
+    line = f"wrote {result.output} ({result.frames} frames, {result.frames_per_second:.1f} frames/s)"
+    if result.masks_dir is not None:
+        line += f"; masks in {result.masks_dir}"
+    _report(result, line)
+    return 0
+
+
+def run_track(args: argparse.Namespace) -> int:
+    """``moebius-video track``."""
+    from moebius_video.engine.remove import EncodeConfig, RemoveConfig, remove_object
+    from moebius_video.fill.base import Filler, FillResult
+
+    if args.save_masks is None:
+        raise InvalidArgumentError("track needs --save-masks DIR (where the masks go)")
+
+    class _NoFill(Filler):
+        name = "none"
+
+        def fill(self, image, mask, *, future=()):  # type: ignore[no-untyped-def]
+            return FillResult(image)
+
+    config = RemoveConfig(dilate=args.dilate, tracker=args.tracker, start=args.start, end=args.end)
+    result = remove_object(
+        args.input, None, _mask_input(args), config=config,
+        encode=EncodeConfig(overwrite=args.overwrite), save_masks=args.save_masks,
+        filler=_NoFill(), progress=args.progress,
+    )
+    _report(result, f"wrote {result.frames} masks to {result.masks_dir}")
+    return 0

@@ -1,0 +1,506 @@
+"""Object removal from a video file or a frame folder, frame by frame, in bounded memory.
+
+The flow of one frame (see DESIGN.md): decode (reader thread) -> mask (given, or tracked
+from the first frame) -> dilate -> fill -> composite (pixels outside the dilated mask are
+the decoded source, bit for bit) -> encode (writer thread). Only a window of frames is ever
+held: the reader's and writer's bounded queues, plus the filler's look-ahead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from moebius_video.errors import InvalidArgumentError, InvalidMaskError, OutputError
+from moebius_video.fill import DEFAULT_FILLER, Filler, FutureFrame, get_filler
+from moebius_video.io.frames import Frame, VideoInfo
+from moebius_video.io.masks import (
+    DEFAULT_DILATE,
+    LOSSY_THRESHOLD,
+    MaskFolder,
+    box_mask,
+    dilate_mask,
+    fit_mask,
+    iter_mask_video,
+    load_mask,
+    save_mask,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MaskInput:
+    """Where the masks come from. Give exactly one of ``mask``, ``box``, ``masks_dir`` and
+    ``mask_video``.
+
+    Attributes:
+        mask: First-frame mask: an image file, or an ``H, W`` bool array. Tracked.
+        box: First-frame box ``(x, y, w, h)`` in pixels. Tracked.
+        masks_dir: Folder of per-frame masks (named like the frames, or in order). No tracking.
+        mask_video: A video whose frames are the per-frame masks (lossy: thresholded).
+        threshold: Binarisation threshold override (default: 0 for lossless images, 127 for
+            JPEG files and mask videos).
+        resize: Scale masks of another size to the frame size instead of refusing them.
+    """
+
+    mask: Path | np.ndarray | None = None
+    box: tuple[int, int, int, int] | None = None
+    masks_dir: Path | None = None
+    mask_video: Path | None = None
+    threshold: int | None = None
+    resize: bool = False
+
+    def __post_init__(self) -> None:
+        given = [
+            name
+            for name in ("mask", "box", "masks_dir", "mask_video")
+            if getattr(self, name) is not None
+        ]
+        if len(given) != 1:
+            raise InvalidArgumentError(
+                "give exactly one of mask, box, masks_dir, mask_video; got "
+                + (", ".join(given) if given else "none")
+            )
+
+    @property
+    def tracked(self) -> bool:
+        """Whether the mask is given on the first frame only and must be tracked."""
+        return self.mask is not None or self.box is not None
+
+
+@dataclass(frozen=True)
+class RemoveConfig:
+    """How frames are processed.
+
+    Attributes:
+        dilate: Grow every mask by this many pixels before filling (coverage over tightness).
+        fill: Name of the filler (``--fill``).
+        tracker: Name of the mask tracker (``--tracker``), used when only a first-frame mask
+            or box is given.
+        start: First frame index to process (inclusive).
+        end: Frame index to stop at (exclusive); ``None`` = to the end.
+    """
+
+    dilate: int = DEFAULT_DILATE
+    fill: str = DEFAULT_FILLER
+    tracker: str | None = None
+    start: int = 0
+    end: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.dilate < 0:
+            raise InvalidArgumentError(f"dilate must be >= 0, got {self.dilate}")
+        if self.start < 0:
+            raise InvalidArgumentError(f"start must be >= 0, got {self.start}")
+        if self.end is not None and self.end <= self.start:
+            raise InvalidArgumentError(f"end ({self.end}) must be greater than start ({self.start})")
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    """How the output is written.
+
+    Attributes:
+        codec: Video encoder (``None`` = by extension: libx264, libvpx-vp9 for .webm).
+        crf: Constant rate factor (``None`` = the encoder's default chosen by the writer).
+        preset: Encoder speed preset (``None`` = the writer's default).
+        pix_fmt: Pixel format (``None`` = yuv420p, or yuv444p for odd sizes).
+        audio: Copy the input's audio (re-encoded only when the container needs it).
+        overwrite: Replace an existing output.
+        frame_rate: Frame rate for frame-folder inputs (they carry no timing).
+    """
+
+    codec: str | None = None
+    crf: int | None = None
+    preset: str | None = None
+    pix_fmt: str | None = None
+    audio: bool = True
+    overwrite: bool = False
+    frame_rate: Fraction | None = None
+
+
+@dataclass
+class StageTimings:
+    """Seconds spent in each stage, summed over frames (decode/encode: time waited)."""
+
+    decode: float = 0.0
+    track: float = 0.0
+    fill: float = 0.0
+    encode: float = 0.0
+    total: float = 0.0
+
+    def per_frame_ms(self, frames: int) -> dict[str, float]:
+        """Milliseconds per frame of each stage."""
+        n = max(frames, 1)
+        return {k: 1000.0 * v / n for k, v in vars(self).items()}
+
+
+@dataclass
+class RemoveResult:
+    """What a removal did.
+
+    Attributes:
+        output: The written file or folder (``None`` when nothing was encoded).
+        frames: Frames processed and written.
+        masks_dir: Where the per-frame masks were saved, if asked.
+        empty_mask_frames: Frames whose mask was empty (copied through unchanged).
+        hole_pixels: Masked (dilated) pixels over all frames.
+        propagated_pixels: Hole pixels filled from other frames.
+        spatial_pixels: Hole pixels filled by a spatial method.
+        timings: Time per stage.
+        warnings: Things the user should know (lost frames, empty masks...).
+    """
+
+    output: Path | None
+    frames: int = 0
+    masks_dir: Path | None = None
+    empty_mask_frames: int = 0
+    hole_pixels: int = 0
+    propagated_pixels: int = 0
+    spatial_pixels: int = 0
+    timings: StageTimings = field(default_factory=StageTimings)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def frames_per_second(self) -> float:
+        """End-to-end throughput."""
+        return self.frames / self.timings.total if self.timings.total > 0 else 0.0
+
+
+class MaskFolderWriter:
+    """Writes ``00000.png``-style masks into a temporary folder, renamed into place at the end."""
+
+    def __init__(self, folder: Path, *, overwrite: bool = False) -> None:
+        self.folder = Path(folder)
+        if self.folder.exists() and (not self.folder.is_dir() or any(self.folder.iterdir())):
+            if not overwrite:
+                raise OutputError(
+                    f"mask folder {self.folder} exists and is not empty (use --overwrite)"
+                )
+        parent = self.folder.parent if str(self.folder.parent) else Path(".")
+        if not parent.is_dir():
+            raise OutputError(f"cannot write masks to {self.folder}: {parent} does not exist")
+        if not os.access(parent, os.W_OK):
+            raise OutputError(f"cannot write masks to {self.folder}: {parent} is not writable")
+        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}.partial-", dir=parent))
+
+    def write(self, name: str, mask: np.ndarray) -> None:
+        """Save one mask as ``name.png`` (0 = kept, 255 = replaced)."""
+        save_mask(self._tmp / f"{name}.png", mask)
+
+    def close(self) -> None:
+        """Move the finished folder into place."""
+        if self.folder.exists():
+            shutil.rmtree(self.folder) if self.folder.is_dir() else self.folder.unlink()
+        os.replace(self._tmp, self.folder)
+
+    def abort(self) -> None:
+        """Delete what was written."""
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def _first_mask(spec: MaskInput, info: VideoInfo) -> np.ndarray:
+    if spec.box is not None:
+        return box_mask(spec.box, info.width, info.height)
+    if isinstance(spec.mask, np.ndarray):
+        mask = spec.mask
+        if mask.ndim != 2:
+            raise InvalidMaskError(f"mask must be a 2-D array, got shape {mask.shape}")
+        mask = mask.astype(bool) if mask.dtype != np.bool_ else mask
+    else:
+        assert spec.mask is not None
+        mask = load_mask(spec.mask, threshold=spec.threshold)
+    return fit_mask(mask, info.width, info.height, resize=spec.resize, what="mask")
+
+
+def check_first_mask(mask: np.ndarray, where: str) -> bool:
+    """Refuse an all-white mask; return False (with a warning) for an empty one."""
+    if mask.all():
+        raise InvalidMaskError(
+            f"{where} covers the whole frame: nothing would be left to fill it from"
+        )
+    if not mask.any():
+        logger.warning("%s is empty: nothing to remove; the video is copied through", where)
+        return False
+    return True
+
+
+def iter_masks(
+    spec: MaskInput,
+    frames: Iterable[Frame],
+    info: VideoInfo,
+    *,
+    tracker_name: str | None = None,
+    start: int = 0,
+) -> Iterator[tuple[Frame, np.ndarray, float]]:
+    """Pair every frame with its raw (undilated) mask.
+
+    Yields ``(frame, mask, seconds spent tracking)``. A first-frame mask or box is tracked
+    through the video; per-frame masks are read as they are needed.
+
+    Raises:
+        InvalidMaskError: Unreadable masks, wrong sizes, an all-white first mask, a mask
+            video shorter than the input.
+    """
+    if spec.tracked:
+        import tracking
+
+        try:
+            tracker = tracking.get_tracker(tracker_name or tracking.DEFAULT_TRACKER)
+        except tracking.TrackingError as error:
+            raise InvalidArgumentError(str(error)) from None
+        first = _first_mask(spec, info)
+        has_object = check_first_mask(first, "the mask" if spec.box is None else "the box")
+        state = None
+        for frame in frames:
+            t0 = time.perf_counter()
+            if not has_object:
+                mask = first
+            elif state is None:
+                try:
+                    state = tracker.init(frame.image, first)
+                except tracking.TrackingError as error:
+                    raise InvalidMaskError(str(error)) from None
+                mask = first
+            else:
+                mask, state = tracker.step(state, frame.image)
+            yield frame, mask, time.perf_counter() - t0
+        return
+
+    if spec.masks_dir is not None:
+        folder = MaskFolder(spec.masks_dir, threshold=spec.threshold)
+        checked = False
+        for frame in frames:
+            t0 = time.perf_counter()
+            path = folder.path_for(frame.index, frame.name)
+            mask = fit_mask(
+                load_mask(path, threshold=spec.threshold),
+                info.width, info.height, resize=spec.resize, what=f"mask {path.name}",
+            )
+            if not checked:
+                check_first_mask(mask, f"mask {path.name}")
+                checked = True
+            yield frame, mask, time.perf_counter() - t0
+        return
+
+    assert spec.mask_video is not None
+    masks = iter_mask_video(
+        spec.mask_video,
+        threshold=LOSSY_THRESHOLD if spec.threshold is None else spec.threshold,
+    )
+    try:
+        for _ in range(start):
+            if next(masks, None) is None:
+                break
+        checked = False
+        for frame in frames:
+            t0 = time.perf_counter()
+            mask = next(masks, None)
+            if mask is None:
+                raise InvalidMaskError(
+                    f"mask video {spec.mask_video} ends before frame {frame.index} of the input"
+                )
+            mask = fit_mask(mask, info.width, info.height, resize=spec.resize, what="mask video")
+            if not checked:
+                check_first_mask(mask, "the mask video's first frame")
+                checked = True
+            yield frame, mask, time.perf_counter() - t0
+    finally:
+        masks.close()  # stops the mask video's decoder thread now, not at garbage collection
+
+
+def _timed(iterable: Iterable[Frame], timings: StageTimings) -> Iterator[Frame]:
+    """Yield from ``iterable``, adding the time spent waiting for each item to ``decode``."""
+    iterator = iter(iterable)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        finally:
+            timings.decode += time.perf_counter() - t0
+        yield item
+
+
+def composite(source: np.ndarray, filled: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``filled`` inside ``mask``, ``source`` (bit for bit) everywhere else."""
+    out = source.copy()
+    out[mask] = filled[mask]
+    return out
+
+
+def process_frames(
+    pairs: Iterable[tuple[Frame, np.ndarray, float]],
+    filler: Filler,
+    *,
+    dilate: int,
+    result: RemoveResult,
+) -> Iterator[tuple[Frame, np.ndarray]]:
+    """Fill each frame inside its dilated mask; yields ``(output frame, dilated mask)``.
+
+    A filler with ``lookahead > 0`` is handed that many following frames, so output lags
+    input by that many frames (and no more are held).
+    """
+    lookahead = max(int(getattr(filler, "lookahead", 0)), 0)
+    pending: deque[tuple[Frame, np.ndarray]] = deque()
+
+    def emit(frame: Frame, mask: np.ndarray) -> tuple[Frame, np.ndarray]:
+        t0 = time.perf_counter()
+        future = [FutureFrame(f.image, m) for f, m in list(pending)[:lookahead]]
+        hole = int(mask.sum())
+        if hole == 0:
+            result.empty_mask_frames += 1
+        filled = filler.fill(frame.image, mask, future=future)
+        image = composite(frame.image, filled.image, mask) if hole else frame.image
+        result.hole_pixels += hole
+        result.propagated_pixels += filled.propagated_pixels
+        result.spatial_pixels += filled.spatial_pixels
+        result.timings.fill += time.perf_counter() - t0
+        out = Frame(index=frame.index, image=image, pts=frame.pts, time_base=frame.time_base, name=frame.name)
+        return out, mask
+
+    for frame, raw_mask, track_seconds in pairs:
+        result.timings.track += track_seconds
+        t0 = time.perf_counter()
+        mask = dilate_mask(raw_mask, dilate)
+        result.timings.track += time.perf_counter() - t0
+        pending.append((frame, mask))
+        if len(pending) > lookahead:
+            yield emit(*pending.popleft())
+    while pending:
+        yield emit(*pending.popleft())
+
+
+def _progress(total: int | None, desc: str, enabled: bool | None):  # type: ignore[no-untyped-def]
+    import sys
+
+    from tqdm import tqdm
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    return tqdm(total=total, desc=desc, unit="frame", disable=not enabled, dynamic_ncols=True)
+
+
+def _expected_frames(info: VideoInfo, start: int, end: int | None) -> int | None:
+    if info.num_frames is None:
+        return None if end is None else end - start
+    stop = info.num_frames if end is None else min(end, info.num_frames)
+    return max(stop - start, 0)
+
+
+def remove_object(
+    input: str | Path,
+    output: str | Path | None,
+    masks: MaskInput,
+    *,
+    config: RemoveConfig | None = None,
+    encode: EncodeConfig | None = None,
+    save_masks: str | Path | None = None,
+    filler: Filler | None = None,
+    progress: bool | None = None,
+) -> RemoveResult:
+    """Remove the masked object from a video file or a folder of frames.
+
+    Args:
+        input: A video file (anything FFmpeg reads) or a folder of images.
+        output: A video file (the container follows the extension), or a folder (a path
+            ending in ``/``, an existing folder, or a name without extension) for lossless
+            PNG frames. ``None`` = no output: track and save masks only.
+        masks: Where the masks come from.
+        config: Processing options.
+        encode: Output options.
+        save_masks: A folder that receives the per-frame masks actually replaced (the
+            dilated ones), as PNG 0/255 named like the frames.
+        filler: A ready filler; by default ``config.fill`` is built.
+        progress: Show a progress bar (``None`` = only on a terminal).
+
+    Returns:
+        What was done, with timings and warnings.
+
+    Raises:
+        MoebiusError: Bad input or output (the message names it); nothing is left behind.
+    """
+    from moebius_video.io import open_sink, open_source
+
+    config = config or RemoveConfig()
+    encode = encode or EncodeConfig()
+    input = Path(input)
+    result = RemoveResult(output=Path(output) if output is not None else None)
+    filler = filler or get_filler(config.fill)
+    filler.reset()
+    t_start = time.perf_counter()
+
+    source = open_source(input, start=config.start, end=config.end)
+    sink = None
+    mask_writer = None
+    try:
+        info = source.info
+        if output is not None:
+            sink = open_sink(
+                Path(output),
+                like=info,
+                codec=encode.codec,
+                crf=encode.crf,
+                preset=encode.preset,
+                pix_fmt=encode.pix_fmt,
+                audio_from=None if info.is_folder else input,
+                audio=encode.audio,
+                overwrite=encode.overwrite,
+                frame_rate=encode.frame_rate,
+                input_path=input,
+            )
+        if save_masks is not None:
+            mask_writer = MaskFolderWriter(Path(save_masks), overwrite=encode.overwrite)
+        total = _expected_frames(info, config.start, config.end)
+        pairs = iter_masks(
+            masks, _timed(source, result.timings), info,
+            tracker_name=config.tracker, start=config.start,
+        )
+        with _progress(total, "removing" if sink else "tracking", progress) as bar:
+            for frame, mask in process_frames(pairs, filler, dilate=config.dilate, result=result):
+                t0 = time.perf_counter()
+                if sink is not None:
+                    sink.write(frame)
+                if mask_writer is not None:
+                    mask_writer.write(frame.name or f"{frame.index:05d}", mask)
+                result.timings.encode += time.perf_counter() - t0
+                result.frames += 1
+                bar.update(1)
+        if result.frames == 0:
+            raise InvalidArgumentError(
+                f"no frames to process in {input}"
+                + (f" between frames {config.start} and {config.end}" if config.start or config.end else "")
+            )
+        t0 = time.perf_counter()
+        if sink is not None:
+            sink.close()
+            sink = None
+        if mask_writer is not None:
+            mask_writer.close()
+            result.masks_dir = mask_writer.folder
+            mask_writer = None
+        result.timings.encode += time.perf_counter() - t0
+    finally:
+        # Anything still open here failed or was interrupted: leave nothing half-written.
+        if sink is not None:
+            sink.abort()
+        if mask_writer is not None:
+            mask_writer.abort()
+        source.close()
+    result.warnings.extend(source.stats.warnings)
+    if result.frames and result.empty_mask_frames == result.frames:
+        result.warnings.append("every mask was empty: the video was copied through unchanged")
+    result.timings.total = time.perf_counter() - t_start
+    return result

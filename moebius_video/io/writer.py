@@ -1,0 +1,831 @@
+"""Writing frames: :func:`open_sink` to a video file (PyAV) or a folder of PNG files.
+
+Encoding runs in a background thread behind a bounded queue, so it overlaps the caller's
+processing. Output goes to a temporary name next to the target and is renamed into place
+by :meth:`FrameSink.close`; :meth:`FrameSink.abort` (or an exception, Ctrl-C included,
+inside a ``with`` block) deletes it, so an interrupted run never leaves a half-written
+file at the target.
+
+Timing is preserved: the output has the source's frames at the source's timestamps
+(shifted so that the first frame is at 0), in the source's time base when the container
+allows it; variable frame rates stay variable. Audio is copied (or re-encoded when the
+container cannot hold its codec) from ``audio_from``, interleaved as video is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import secrets
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import av.error
+import cv2
+import numpy as np
+from av.stream import Discard
+
+from moebius_video.errors import InvalidArgumentError, MoebiusError, OutputError
+from moebius_video.io.frames import Frame, VideoInfo
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FRAME_RATE = Fraction(25)
+"""Frame rate of the output when neither the caller nor the source gives one."""
+
+_VIDEO_CODEC_BY_SUFFIX: dict[str, str] = {
+    ".mp4": "libx264",
+    ".m4v": "libx264",
+    ".mov": "libx264",
+    ".mkv": "libx264",
+    ".avi": "libx264",
+    ".ts": "libx264",
+    ".webm": "libvpx-vp9",
+}
+_AUDIO_CODECS_BY_SUFFIX: dict[str, tuple[str, ...]] = {
+    ".webm": ("libopus", "opus", "libvorbis", "vorbis"),
+    ".avi": ("libmp3lame", "aac"),
+}
+_DEFAULT_AUDIO_CODECS = ("aac", "libopus", "libmp3lame")
+_X26X = {"libx264", "libx264rgb", "libx265"}
+_CONSTANT_RATE_SUFFIXES = frozenset({".avi"})
+# Codecs that any container able to hold audio answers about in ``supported_codecs``.
+_PROBE_CODECS = ("aac", "mp3", "opus", "vorbis", "pcm_s16le", "flac", "h264", "mpeg4")
+_PNG_COMPRESSION = 1  # fast; PNG is lossless at every level
+_POLL_S = 0.05
+
+
+def _container_holds(container: av.container.OutputContainer, codec: str) -> bool | None:
+    """Whether an output format can store ``codec``; ``None`` when the format cannot say.
+
+    Some muxers (MPEG-TS...) implement no codec query, so their ``supported_codecs`` is
+    nearly empty: then the header writing decides.
+    """
+    supported = container.supported_codecs
+    if codec in supported:
+        return True
+    if not any(name in supported for name in _PROBE_CODECS):
+        return None
+    return False
+
+
+# --------------------------------------------------------------------------------------
+# Encoders (run in the sink's thread)
+# --------------------------------------------------------------------------------------
+
+
+class _Encoder:
+    """Interface of the sink's back ends; every method but ``__init__`` runs in one thread."""
+
+    width: int
+    height: int
+    temp_path: Path
+
+    def encode(self, frame: Frame) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Flush everything to the temporary output and close it."""
+        raise NotImplementedError
+
+    def commit(self, target: Path, overwrite: bool) -> None:
+        """Move the finished temporary output to ``target``."""
+        raise NotImplementedError
+
+    def discard(self) -> None:
+        """Close whatever is open and delete the temporary output (never raises)."""
+        raise NotImplementedError
+
+
+class _PngFolderEncoder(_Encoder):
+    """Writes ``<name>.png`` files (lossless) into a temporary sibling folder."""
+
+    def __init__(self, target: Path, width: int, height: int) -> None:
+        self.width = width
+        self.height = height
+        self.temp_path = Path(
+            tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent)
+        )
+        self._names: set[str] = set()
+
+    def encode(self, frame: Frame) -> None:
+        name = frame.name or f"{frame.index:05d}"
+        if name in self._names:
+            raise OutputError(f"two frames named {name!r} for the folder {self.temp_path.parent}")
+        self._names.add(name)
+        bgr = cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR)
+        ok, data = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, _PNG_COMPRESSION])
+        if not ok:
+            raise OutputError(f"PNG encoding failed for frame {name}")
+        data.tofile(self.temp_path / f"{name}.png")
+
+    def finish(self) -> None:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.temp_path, 0o777 & ~umask)  # mkdtemp makes it private
+
+    def commit(self, target: Path, overwrite: bool) -> None:
+        aside: Path | None = None
+        if target.exists():
+            empty_dir = target.is_dir() and not any(target.iterdir())
+            if not (overwrite or empty_dir):
+                raise OutputError(f"output {target} appeared while writing; not replaced")
+            aside = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
+            os.replace(target, aside)
+        try:
+            os.replace(self.temp_path, target)
+        except OSError:
+            if aside is not None:
+                os.replace(aside, target)
+            raise
+        if aside is not None:
+            if aside.is_dir():
+                shutil.rmtree(aside, ignore_errors=True)
+            else:
+                aside.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.temp_path, ignore_errors=True)
+
+
+class _AudioCopier:
+    """Muxes the audio of another file into the output, lazily, within a time window.
+
+    A second demuxer reads only the audio stream of ``source``; packets are copied
+    (remuxed) when the output container can hold the codec, else decoded and re-encoded.
+    """
+
+    def __init__(self, source: Path, output: av.container.OutputContainer, suffix: str) -> None:
+        self._input = av.open(str(source), mode="r")
+        try:
+            self._in_stream = self._input.streams.audio[0]
+            for stream in self._input.streams:
+                if stream.index != self._in_stream.index:
+                    stream.discard = Discard.all  # demux only the audio
+            name = self._in_stream.codec_context.name
+            self.copy = _container_holds(output, name) is not False
+            if self.copy:
+                self._out = output.add_stream_from_template(self._in_stream)
+                self.description = f"copied ({name})"
+            else:
+                encoder = self._choose_encoder(output, suffix)
+                rate = self._in_stream.codec_context.sample_rate or 48000
+                if "opus" in encoder and rate not in (8000, 12000, 16000, 24000, 48000):
+                    rate = 48000
+                self._out = output.add_stream(encoder, rate=rate)
+                layout = self._in_stream.codec_context.layout
+                if layout is not None and layout.nb_channels in (1, 2):
+                    self._out.layout = layout.name  # type: ignore[union-attr]
+                else:
+                    self._out.layout = "stereo"  # type: ignore[union-attr]
+                self.description = f"re-encoded ({name} -> {encoder})"
+        except BaseException:
+            self._input.close()
+            raise
+        self._time_base = Fraction(self._in_stream.time_base)
+        self._packets: Iterator[av.Packet] = self._input.demux(self._in_stream)
+        self._pending: av.Packet | None = None
+        self._exhausted = False
+        self.t0: Fraction | None = None
+        self.end: Fraction | None = None
+
+    @staticmethod
+    def _choose_encoder(output: av.container.OutputContainer, suffix: str) -> str:
+        candidates = _AUDIO_CODECS_BY_SUFFIX.get(suffix, ()) + _DEFAULT_AUDIO_CODECS
+        for name in candidates:
+            if name not in av.codecs_available:
+                continue
+            try:
+                codec_name = av.Codec(name, "w").name
+            except (av.error.FFmpegError, ValueError):
+                continue
+            if _container_holds(output, codec_name) is not False:
+                return name
+        raise OutputError(f"no audio encoder available for {suffix} files")
+
+    def _next_packet(self) -> av.Packet | None:
+        if self._pending is None and not self._exhausted:
+            try:
+                while True:
+                    packet = next(self._packets)
+                    if packet.pts is not None or packet.dts is not None:
+                        self._pending = packet
+                        break
+            except StopIteration:
+                self._exhausted = True
+            except av.error.FFmpegError as error:
+                logger.warning("audio of %s ends early: %s", self._input.name, error)
+                self._exhausted = True
+        return self._pending
+
+    def pump(self, output: av.container.OutputContainer, until: Fraction) -> None:
+        """Mux audio that starts before absolute time ``until`` (seconds, source clock)."""
+        assert self.t0 is not None
+        shift = round(self.t0 / self._time_base)
+        while (packet := self._next_packet()) is not None:
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            start = stamp * self._time_base
+            if start >= until:
+                return
+            self._pending = None
+            duration = (packet.duration or 0) * self._time_base
+            if start + duration <= self.t0 or (self.end is not None and start >= self.end):
+                continue  # outside the written video's span
+            if self.copy:
+                if packet.pts is not None:
+                    packet.pts -= shift
+                if packet.dts is not None:
+                    packet.dts -= shift
+                packet.stream = self._out
+                output.mux(packet)
+            else:
+                for frame in self._in_stream.decode(packet):
+                    if frame.pts is not None:
+                        frame.pts -= shift
+                    for out_packet in self._out.encode(frame):
+                        output.mux(out_packet)
+
+    def finish(self, output: av.container.OutputContainer, end: Fraction) -> None:
+        """Mux the rest of the audio up to ``end`` and flush the encoder if any."""
+        self.end = end
+        if self.t0 is not None:
+            self.pump(output, end)
+            if not self.copy:
+                for out_packet in self._out.encode(None):
+                    output.mux(out_packet)
+        self.close()
+
+    def close(self) -> None:
+        self._input.close()
+
+
+class _VideoFileEncoder(_Encoder):
+    """Encodes frames with PyAV into a temporary file next to the target."""
+
+    def __init__(
+        self,
+        target: Path,
+        like: VideoInfo,
+        *,
+        codec: str | None,
+        crf: int | None,
+        preset: str | None,
+        pix_fmt: str | None,
+        frame_rate: Fraction | None,
+        audio_from: Path | None,
+    ) -> None:
+        self.width = like.width
+        self.height = like.height
+        suffix = target.suffix.lower()
+        self.temp_path = target.with_name(
+            f".{target.stem}.partial-{secrets.token_hex(4)}{target.suffix}"
+        )
+        codec = codec or _VIDEO_CODEC_BY_SUFFIX.get(suffix, "libx264")
+        try:
+            av_codec = av.Codec(codec, "w")
+        except (av.error.FFmpegError, ValueError) as error:
+            raise InvalidArgumentError(
+                f"codec={codec!r} is not an encoder of this FFmpeg build"
+            ) from error
+        if av_codec.type != "video":
+            raise InvalidArgumentError(f"codec={codec!r} is not a video encoder")
+        pix_fmt = self._choose_pix_fmt(av_codec, pix_fmt, like.width, like.height)
+        self.rate = Fraction(frame_rate or like.frame_rate or DEFAULT_FRAME_RATE)
+        if like.time_base and suffix not in _CONSTANT_RATE_SUFFIXES:
+            self.time_base = Fraction(like.time_base)
+        else:  # one tick per frame (AVI can only store a constant rate)
+            self.time_base = 1 / self.rate
+
+        self._container: av.container.OutputContainer | None = None
+        self._audio: _AudioCopier | None = None
+        try:
+            self._container = av.open(str(self.temp_path), mode="w")
+        except (av.error.FFmpegError, OSError, ValueError) as error:
+            raise OutputError(f"cannot write {target}: {error}") from error
+        try:
+            container = self._container
+            if _container_holds(container, av_codec.name) is False:
+                raise InvalidArgumentError(
+                    f"codec={codec!r} cannot be stored in a {suffix or 'suffix-less'} file"
+                )
+            stream = container.add_stream(codec, rate=self.rate)
+            stream.width = like.width
+            stream.height = like.height
+            stream.pix_fmt = pix_fmt
+            stream.time_base = self.time_base
+            stream.codec_context.time_base = self.time_base
+            stream.codec_context.framerate = self.rate
+            stream.codec_context.thread_type = "AUTO"
+            stream.codec_context.options = self._codec_options(av_codec.name, crf, preset)
+            self._stream = stream
+            if audio_from is not None:
+                self._audio = self._open_audio(audio_from, container, suffix)
+            container.start_encoding()  # opens the encoders and writes the header now
+        except MoebiusError:
+            self.discard()
+            raise
+        except av.error.FFmpegError as error:
+            self.discard()
+            raise OutputError(f"cannot set up {codec} output for {target}: {error}") from error
+        except ValueError as error:  # PyAV's own checks (codec not allowed in the format...)
+            self.discard()
+            raise InvalidArgumentError(f"cannot write {codec} into {target}: {error}") from error
+        except BaseException:
+            self.discard()
+            raise
+        self._first_time: Fraction | None = None
+        self._pending: av.VideoFrame | None = None
+        self._last_pts: int | None = None
+        self._last_duration: int | None = None
+        self._durations: dict[int, int] = {}
+        self._count = 0
+
+    @staticmethod
+    def _choose_pix_fmt(codec: av.Codec, pix_fmt: str | None, width: int, height: int) -> str:
+        formats = [f.name for f in (codec.video_formats or ())]
+        odd = width % 2 == 1 or height % 2 == 1
+        if pix_fmt is not None:
+            if formats and pix_fmt not in formats:
+                raise InvalidArgumentError(
+                    f"pix_fmt={pix_fmt!r} is not supported by {codec.name} "
+                    f"(supported: {', '.join(formats)})"
+                )
+            fmt = av.VideoFormat(pix_fmt, width, height)
+            subsampled = any(c.width < width or c.height < height for c in fmt.components)
+            if odd and subsampled:
+                raise InvalidArgumentError(
+                    f"pix_fmt={pix_fmt!r} subsamples chroma and cannot hold the odd size "
+                    f"{width}x{height} exactly; use yuv444p"
+                )
+            return pix_fmt
+        if not formats or "yuv420p" in formats:
+            if not odd:
+                return "yuv420p"
+            if "yuv444p" in formats:
+                logger.warning(
+                    "odd frame size %dx%d: encoding %s as yuv444p (yuv420p needs even sizes); "
+                    "some players cannot play 4:4:4",
+                    width,
+                    height,
+                    codec.name,
+                )
+                return "yuv444p"
+            raise InvalidArgumentError(
+                f"{codec.name} cannot encode the odd size {width}x{height} without resizing"
+            )
+        return formats[0]
+
+    @staticmethod
+    def _codec_options(name: str, crf: int | None, preset: str | None) -> dict[str, str]:
+        options: dict[str, str] = {}
+        if name in _X26X:
+            options["crf"] = str(18 if crf is None else crf)
+            options["preset"] = preset or "medium"
+        elif name in ("libvpx-vp9", "libvpx"):
+            options["crf"] = str(24 if crf is None else crf)
+            options["b"] = "0"  # constant quality
+            options["row-mt"] = "1"
+            options["deadline"] = preset or "good"  # good | best | realtime
+            options["cpu-used"] = "4"  # libvpx's default (1) is several times slower
+        else:
+            if crf is not None:
+                options["crf"] = str(crf)
+            if preset is not None:
+                options["preset"] = preset
+        return options
+
+    @staticmethod
+    def _open_audio(
+        audio_from: Path, container: av.container.OutputContainer, suffix: str
+    ) -> _AudioCopier | None:
+        try:
+            probe_input = av.open(str(audio_from), mode="r")
+        except (av.error.FFmpegError, OSError) as error:
+            raise OutputError(f"cannot read audio from {audio_from}: {error}") from error
+        with probe_input:
+            has_audio = bool(probe_input.streams.audio)
+        if not has_audio:
+            logger.info("%s has no audio stream; writing video only", audio_from)
+            return None
+        copier = _AudioCopier(audio_from, container, suffix)
+        logger.info("audio from %s: %s", audio_from, copier.description)
+        return copier
+
+    def _mux_video(self, packets: list[av.Packet]) -> None:
+        assert self._container is not None
+        for packet in packets:
+            if packet.pts is not None and packet.pts in self._durations:
+                packet.duration = self._durations.pop(packet.pts)
+            self._container.mux(packet)
+
+    def _send(self, frame: av.VideoFrame | None) -> None:
+        self._mux_video(self._stream.encode(frame))
+
+    def encode(self, frame: Frame) -> None:
+        if frame.pts is not None and frame.time_base is not None:
+            seconds = frame.pts * Fraction(frame.time_base)
+        else:  # image folders: frame i is shown at i / rate
+            seconds = Fraction(frame.index) / self.rate
+        if self._first_time is None:
+            self._first_time = seconds
+            if self._audio is not None:
+                self._audio.t0 = seconds
+        pts = round((seconds - self._first_time) / self.time_base)
+        if self._last_pts is not None and pts <= self._last_pts:
+            logger.warning(
+                "frame %d: timestamp %d not after %d; shifted", frame.index, pts, self._last_pts
+            )
+            pts = self._last_pts + 1
+        av_frame = av.VideoFrame.from_ndarray(frame.image, format="rgb24")
+        av_frame.pts = pts
+        av_frame.time_base = self.time_base
+        if self._pending is not None:
+            self._flush_pending(pts - self._pending.pts)
+        self._pending = av_frame
+        self._last_pts = pts
+        self._count += 1
+
+    def _flush_pending(self, duration: int) -> None:
+        assert self._pending is not None
+        self._pending.duration = duration
+        self._durations[self._pending.pts] = duration
+        self._last_duration = duration
+        self._send(self._pending)
+        if self._audio is not None and self._first_time is not None:
+            assert self._container is not None
+            until = self._first_time + (self._pending.pts + duration) * self.time_base
+            self._audio.pump(self._container, until)
+        self._pending = None
+
+    def finish(self) -> None:
+        assert self._container is not None
+        if self._pending is not None:
+            last = self._last_duration or max(1, round(1 / self.rate / self.time_base))
+            end_pts = self._pending.pts + last
+            self._flush_pending(last)
+            self._send(None)
+            if self._audio is not None and self._first_time is not None:
+                self._audio.finish(self._container, self._first_time + end_pts * self.time_base)
+        elif self._audio is not None:
+            self._audio.close()
+        self._audio = None
+        self._container.close()
+        self._container = None
+
+    def commit(self, target: Path, overwrite: bool) -> None:
+        if target.exists() and not overwrite:
+            raise OutputError(f"output {target} appeared while writing; not replaced")
+        os.replace(self.temp_path, target)
+
+    def discard(self) -> None:
+        if self._audio is not None:
+            try:
+                self._audio.close()
+            except Exception:  # cleanup must not raise
+                logger.debug("closing audio input failed", exc_info=True)
+            self._audio = None
+        if self._container is not None:
+            try:
+                self._container.close()
+            except Exception:  # cleanup must not raise
+                logger.debug("closing %s failed", self.temp_path, exc_info=True)
+            self._container = None
+        try:
+            self.temp_path.unlink(missing_ok=True)
+        except OSError:
+            logger.warning("could not delete the temporary file %s", self.temp_path)
+
+
+# --------------------------------------------------------------------------------------
+# The sink
+# --------------------------------------------------------------------------------------
+
+_END = object()
+
+
+class _EncodeWorker:
+    """Body of the encoding thread. It holds no reference to the :class:`FrameSink`, so an
+    abandoned sink is garbage-collected, which aborts it."""
+
+    def __init__(self, encoder: _Encoder, frames: queue.Queue[object]) -> None:
+        self.encoder = encoder
+        self.frames = frames
+        self.abort = threading.Event()
+        self.error: BaseException | None = None
+        self.written = 0
+
+    def run(self) -> None:
+        try:
+            while not self.abort.is_set():
+                try:
+                    item = self.frames.get(timeout=_POLL_S)
+                except queue.Empty:
+                    continue
+                if item is _END:
+                    self.encoder.finish()
+                    return
+                assert isinstance(item, Frame)
+                self.encoder.encode(item)
+                self.written += 1
+        except BaseException as error:  # re-raised in the caller
+            self.error = error
+
+
+class FrameSink:
+    """Destination of processed frames; encoding runs in a background thread.
+
+    Use it as a context manager: leaving the block normally calls :meth:`close` (the output
+    appears at :attr:`path`), leaving it by an exception (``KeyboardInterrupt`` included)
+    calls :meth:`abort` (nothing appears, the temporary output is deleted).
+
+    Attributes:
+        path: The final output path.
+        width: Width every written frame must have.
+        height: Height every written frame must have.
+    """
+
+    def __init__(
+        self, path: Path, encoder: _Encoder, *, overwrite: bool, queue_size: int = 8
+    ) -> None:
+        """Start the encoding thread.
+
+        Args:
+            path: Final output path.
+            encoder: Back end (owns the temporary output).
+            overwrite: Whether an existing output may be replaced at commit.
+            queue_size: Frames buffered between the caller and the encoder (>= 1).
+        """
+        self.path = path
+        self.width = encoder.width
+        self.height = encoder.height
+        self._encoder = encoder
+        self._overwrite = overwrite
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, queue_size))
+        self._worker = _EncodeWorker(encoder, self._queue)
+        self._state = "open"  # open -> closed | aborted
+        self._thread = threading.Thread(
+            target=self._worker.run, name=f"encode:{path.name}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def frames_written(self) -> int:
+        """Frames encoded so far (all accepted frames once :meth:`close` returned)."""
+        return self._worker.written
+
+    @property
+    def _error(self) -> BaseException | None:
+        return self._worker.error
+
+    @property
+    def _written(self) -> int:
+        return self._worker.written
+
+    def _raise_error(self) -> None:
+        error = self._error
+        if error is None:
+            return
+        self.abort()
+        if isinstance(error, MoebiusError):
+            raise error
+        if isinstance(error, (av.error.FFmpegError, OSError)):
+            raise OutputError(f"writing {self.path} failed: {error}") from error
+        raise error
+
+    def write(self, frame: Frame) -> None:
+        """Queue one frame for encoding (blocks while the queue is full).
+
+        Args:
+            frame: Frame whose ``image`` is ``height, width, 3`` uint8 RGB. Its ``pts`` and
+                ``time_base`` (or, for folder sources, its position) give its time.
+
+        Raises:
+            InvalidArgumentError: Wrong image shape or dtype.
+            OutputError: The sink is closed, or encoding failed (the error of the
+                encoding thread, re-raised here; the output is then aborted).
+        """
+        if self._state != "open":
+            raise OutputError(f"cannot write to {self.path}: the sink is {self._state}")
+        self._raise_error()
+        image = frame.image
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+            raise InvalidArgumentError(
+                f"frame {frame.index}: image must be a uint8 numpy array, got "
+                f"{getattr(image, 'dtype', type(image).__name__)}"
+            )
+        if image.shape != (self.height, self.width, 3):
+            raise InvalidArgumentError(
+                f"frame {frame.index}: image shape {image.shape} does not match the output "
+                f"size ({self.height}, {self.width}, 3) of {self.path}"
+            )
+        if not image.flags.c_contiguous:
+            frame = Frame(
+                frame.index, np.ascontiguousarray(image), frame.pts, frame.time_base, frame.name
+            )
+        while True:
+            try:
+                self._queue.put(frame, timeout=_POLL_S)
+                return
+            except queue.Full:
+                if not self._thread.is_alive():
+                    self._raise_error()
+                    raise OutputError(f"encoder of {self.path} stopped unexpectedly") from None
+
+    def close(self) -> None:
+        """Finish encoding and move the output into place. Idempotent.
+
+        Raises:
+            OutputError: Encoding or the final rename failed, or no frame was written (the
+                output is then aborted: nothing appears at :attr:`path`).
+        """
+        if self._state != "open":
+            return
+        try:
+            self._raise_error()
+            while self._thread.is_alive():
+                try:
+                    self._queue.put(_END, timeout=_POLL_S)
+                    break
+                except queue.Full:
+                    continue
+            self._thread.join()
+            self._raise_error()
+            if self._written == 0:
+                raise OutputError(f"no frame was written to {self.path}; nothing was created")
+            try:
+                self._encoder.commit(self.path, self._overwrite)
+            except OSError as error:
+                raise OutputError(
+                    f"cannot move the output into place at {self.path}: {error}"
+                ) from error
+            self._state = "closed"
+            logger.info("wrote %d frames to %s", self._written, self.path)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        """Stop encoding and delete the temporary output; nothing appears at :attr:`path`."""
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        self._worker.abort.set()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=30.0)
+        self._encoder.discard()
+
+    def __enter__(self) -> FrameSink:
+        return self
+
+    def __del__(self) -> None:  # pragma: no cover - an abandoned sink leaves nothing
+        if getattr(self, "_state", None) == "open":
+            try:
+                self.abort()
+            except Exception:  # interpreter shutdown...
+                pass
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+# --------------------------------------------------------------------------------------
+# open_sink
+# --------------------------------------------------------------------------------------
+
+
+def _is_folder_target(raw: str, path: Path) -> bool:
+    seps = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    return raw[-1:] in seps or path.is_dir() or path.suffix == ""
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_target(path: Path, *, folder: bool, overwrite: bool, inputs: list[Path]) -> None:
+    for source in inputs:
+        if _same_file(path, source):
+            raise OutputError(f"output {path} is the input; refusing to overwrite it")
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {path}: the directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {path}: the directory {parent} is not writable")
+    if folder:
+        if path.exists() and not path.is_dir():
+            raise OutputError(f"output folder {path} exists and is not a folder")
+        if path.is_dir() and any(path.iterdir()) and not overwrite:
+            raise OutputError(
+                f"output folder {path} exists and is not empty; use --overwrite to replace it"
+            )
+    else:
+        if path.exists() and not overwrite:
+            raise OutputError(f"output {path} exists; use --overwrite to replace it")
+
+
+def open_sink(
+    path: str | os.PathLike[str],
+    *,
+    like: VideoInfo,
+    codec: str | None = None,
+    crf: int | None = None,
+    preset: str | None = None,
+    pix_fmt: str | None = None,
+    audio_from: str | os.PathLike[str] | None = None,
+    audio: bool = True,
+    overwrite: bool = False,
+    frame_rate: Fraction | None = None,
+    queue_size: int = 8,
+    input_path: str | os.PathLike[str] | None = None,
+) -> FrameSink:
+    """Open an output for frames: a video file, or a folder of PNG files.
+
+    ``path`` is a folder (lossless ``<frame.name>.png`` files) when it ends with a path
+    separator, is an existing directory, or has no suffix; otherwise a video file whose
+    container follows the suffix. The output has ``like``'s width and height (odd sizes
+    included: x264 then uses yuv444p), the frames' timestamps relative to the first frame
+    (variable rates preserved) and the audio of ``audio_from``.
+
+    Args:
+        path: Output file or folder.
+        like: Description of the source (size, frame rate, time base).
+        codec: FFmpeg encoder; default libx264 (libvpx-vp9 for .webm).
+        crf: Constant-quality level; default 18 for x264/x265 (visually lossless).
+        preset: Encoder speed preset; default ``"medium"`` for x264/x265.
+        pix_fmt: Pixel format; default yuv420p, yuv444p for odd sizes.
+        audio_from: File whose audio is copied into the output (usually the input).
+        audio: Set to False to write video only.
+        overwrite: Replace an existing output.
+        frame_rate: Output frame rate for frames without timestamps (folder sources);
+            default ``like.frame_rate`` or 25.
+        queue_size: Frames buffered between the caller and the encoding thread.
+        input_path: The source, to refuse writing over it.
+
+    Returns:
+        A :class:`FrameSink` (use it as a context manager).
+
+    Raises:
+        OutputError: Output is the input, exists without ``overwrite``, its directory is
+            missing or not writable, or the output cannot be created.
+        InvalidArgumentError: Bad size, codec, pixel format, frame rate or queue size.
+    """
+    raw = os.fspath(path)
+    if not raw:
+        raise InvalidArgumentError("output path is empty")
+    target = Path(raw)
+    if like.width <= 0 or like.height <= 0:
+        raise InvalidArgumentError(f"like has an invalid size {like.width}x{like.height}")
+    if queue_size < 1:
+        raise InvalidArgumentError(f"queue_size must be >= 1, got {queue_size}")
+    if frame_rate is not None and Fraction(frame_rate) <= 0:
+        raise InvalidArgumentError(f"frame_rate must be positive, got {frame_rate!r}")
+    folder = _is_folder_target(raw, target)
+    inputs = [Path(p) for p in (input_path, audio_from) if p is not None]
+    _check_target(target, folder=folder, overwrite=overwrite, inputs=inputs)
+    encoder: _Encoder
+    if folder:
+        try:
+            encoder = _PngFolderEncoder(target, like.width, like.height)
+        except OSError as error:
+            raise OutputError(f"cannot write the folder {target}: {error}") from error
+    else:
+        audio_path = Path(audio_from) if (audio and audio_from is not None) else None
+        encoder = _VideoFileEncoder(
+            target,
+            like,
+            codec=codec,
+            crf=crf,
+            preset=preset,
+            pix_fmt=pix_fmt,
+            frame_rate=Fraction(frame_rate) if frame_rate is not None else None,
+            audio_from=audio_path,
+        )
+    return FrameSink(target, encoder, overwrite=overwrite, queue_size=queue_size)
+
+
+__all__ = ["DEFAULT_FRAME_RATE", "FrameSink", "open_sink"]

@@ -1,0 +1,50 @@
+"""Shared fixtures: device/dtype, real data location, opt-in markers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+#: ../shared/data beside the repository (present for developers and CI, absent on a fresh clone).
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_slow = pytest.mark.skip(reason="slow test: run with --runslow")
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:  # pragma: no cover - torch is a dependency
+        has_cuda = False
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device; none is present")
+    for item in items:
+        if "slow" in item.keywords and not config.getoption("--runslow"):
+            item.add_marker(skip_slow)
+        if "gpu" in item.keywords and not has_cuda:
+            item.add_marker(skip_gpu)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real-footage folder, or a skip with the reason when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not available: {SHARED_DATA} does not exist")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def device() -> str:
+    return "cpu"
+
+
+@pytest.fixture
+def dtype():  # type: ignore[no-untyped-def]
+    import torch
+
+    return torch.float32

@@ -237,3 +237,23 @@ def test_real_old_codec_avi(shared_data: Path, tmp_path: Path) -> None:
                            config=RemoveConfig(end=30), progress=False)
     frames, _, _, _ = read_video(out)
     assert result.frames == len(frames) == 30 and frames[0].shape == (240, 320, 3)
+
+
+def test_keyframes_are_tracked_both_ways(tmp_path: Path) -> None:
+    sc = scene(frames=16)
+    clip, masks_dir, _ = clip_with_masks(tmp_path, sc, audio=False)
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for i in (3, 12):
+        (keys / f"{i:05d}.png").write_bytes((masks_dir / f"{i:05d}.png").read_bytes())
+    used = tmp_path / "used"
+    result = remove_object(clip, tmp_path / "out.mp4", MaskInput(keyframes=keys),
+                           save_masks=used, progress=False)
+    assert result.frames == 16
+    for i in (0, 7, 15):  # before, between and after the keyframes
+        truth = sc.frame(i).mask
+        got = load_mask(used / f"{i:05d}.png")
+        assert (truth & got).sum() >= 0.9 * truth.sum(), i
+    (keys / "00099.png").write_bytes((masks_dir / "00000.png").read_bytes())
+    with pytest.raises(InvalidMaskError, match="frame 99, but the video has 16"):
+        remove_object(clip, tmp_path / "o2.mp4", MaskInput(keyframes=keys), progress=False)

@@ -41,6 +41,9 @@ def _add_mask_arguments(parser: argparse.ArgumentParser, *, per_frame: bool = Tr
                        help="mask of the first processed frame (white/non-zero = remove); tracked")
     which.add_argument("--box", metavar="X,Y,W,H",
                        help="box around the object on the first processed frame; tracked")
+    which.add_argument("--keyframes", type=Path, metavar="DIR",
+                       help="masks on a few frames, named by frame index (00014.png); "
+                       "tracked both ways and fused")
     if per_frame:
         which.add_argument("--masks", type=Path, metavar="DIR",
                            help="one mask per frame (named like the frames, or in order); no tracking")
@@ -118,6 +121,7 @@ def _mask_input(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return MaskInput(
         mask=args.mask,
         box=parse_box(args.box) if args.box else None,
+        keyframes=args.keyframes,
         masks_dir=getattr(args, "masks", None),
         mask_video=getattr(args, "mask_video", None),
         threshold=args.mask_threshold,

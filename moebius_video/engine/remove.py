@@ -41,12 +41,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MaskInput:
-    """Where the masks come from. Give exactly one of ``mask``, ``box``, ``masks_dir`` and
-    ``mask_video``.
+    """Where the masks come from. Give exactly one of ``mask``, ``box``, ``keyframes``,
+    ``masks_dir`` and ``mask_video``.
 
     Attributes:
         mask: First-frame mask: an image file, or an ``H, W`` bool array. Tracked.
         box: First-frame box ``(x, y, w, h)`` in pixels. Tracked.
+        keyframes: Folder of masks on a few frames, each named by its frame index
+            (``00014.png``) or, for frame folders, like its frame. Tracked forward and
+            backward from every keyframe and fused (needs random access to the input).
         masks_dir: Folder of per-frame masks (named like the frames, or in order). No tracking.
         mask_video: A video whose frames are the per-frame masks (lossy: thresholded).
         threshold: Binarisation threshold override (default: 0 for lossless images, 127 for
@@ -56,6 +59,7 @@ class MaskInput:
 
     mask: Path | np.ndarray | None = None
     box: tuple[int, int, int, int] | None = None
+    keyframes: Path | None = None
     masks_dir: Path | None = None
     mask_video: Path | None = None
     threshold: int | None = None
@@ -64,12 +68,12 @@ class MaskInput:
     def __post_init__(self) -> None:
         given = [
             name
-            for name in ("mask", "box", "masks_dir", "mask_video")
+            for name in ("mask", "box", "keyframes", "masks_dir", "mask_video")
             if getattr(self, name) is not None
         ]
         if len(given) != 1:
             raise InvalidArgumentError(
-                "give exactly one of mask, box, masks_dir, mask_video; got "
+                "give exactly one of mask, box, keyframes, masks_dir, mask_video; got "
                 + (", ".join(given) if given else "none")
             )
 
@@ -77,6 +81,11 @@ class MaskInput:
     def tracked(self) -> bool:
         """Whether the mask is given on the first frame only and must be tracked."""
         return self.mask is not None or self.box is not None
+
+    @property
+    def needs_tracker(self) -> bool:
+        """Whether a tracker carries the given mask(s) to the other frames."""
+        return self.tracked or self.keyframes is not None
 
 
 @dataclass(frozen=True)
@@ -278,6 +287,10 @@ def iter_masks(
             yield frame, mask, time.perf_counter() - t0
         return
 
+    if spec.keyframes is not None:
+        yield from _iter_keyframe_masks(spec, frames, info, tracker_name=tracker_name, start=start)
+        return
+
     if spec.masks_dir is not None:
         folder = MaskFolder(spec.masks_dir, threshold=spec.threshold)
         checked = False
@@ -318,6 +331,79 @@ def iter_masks(
             yield frame, mask, time.perf_counter() - t0
     finally:
         masks.close()  # stops the mask video's decoder thread now, not at garbage collection
+
+
+class _Window:
+    """Frames ``start .. stop - 1`` of a random-access video, re-indexed from 0."""
+
+    def __init__(self, video, start: int, stop: int) -> None:  # type: ignore[no-untyped-def]
+        self.video, self.start, self.stop = video, start, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self.video[self.start + index]
+
+
+def _keyframe_index(stem: str, info: VideoInfo) -> int | None:
+    if info.is_folder and stem in info.frame_names:
+        return info.frame_names.index(stem)
+    return int(stem) if stem.isdigit() else None
+
+
+def _iter_keyframe_masks(
+    spec: MaskInput,
+    frames: Iterable[Frame],
+    info: VideoInfo,
+    *,
+    tracker_name: str | None,
+    start: int,
+) -> Iterator[tuple[Frame, np.ndarray, float]]:
+    """Masks propagated from keyframes in both directions (``MaskInput.keyframes``)."""
+    import tracking
+    from moebius_video.io import open_random_access
+
+    assert spec.keyframes is not None
+    folder = MaskFolder(spec.keyframes, threshold=spec.threshold)
+    with open_random_access(info.path) as video:
+        stop = len(video)
+        keys: dict[int, np.ndarray] = {}
+        for path in folder.files:
+            index = _keyframe_index(path.stem, info)
+            if index is None:
+                raise InvalidMaskError(
+                    f"keyframe {path.name}: name it by its frame index (e.g. 00014.png)"
+                    + (" or like its frame" if info.is_folder else "")
+                )
+            if not 0 <= index < stop:
+                raise InvalidMaskError(
+                    f"keyframe {path.name} is for frame {index}, but the video has {stop} frames"
+                )
+            if index >= start:
+                mask = fit_mask(load_mask(path, threshold=spec.threshold), info.width,
+                                info.height, resize=spec.resize, what=f"keyframe {path.name}")
+                if mask.all():
+                    check_first_mask(mask, f"keyframe {path.name}")  # raises: all white
+                keys[index - start] = mask
+        if not keys:
+            raise InvalidMaskError(f"no keyframe in {spec.keyframes} at or after frame {start}")
+        try:
+            masks = tracking.iter_track(
+                _Window(video, start, stop), keys,
+                tracker=tracker_name or tracking.DEFAULT_TRACKER,
+            )
+            for frame in frames:
+                t0 = time.perf_counter()
+                mask = next(masks, None)
+                if mask is None:
+                    raise InvalidMaskError(
+                        f"random access to {info.path} found fewer frames than decoding "
+                        f"(frame {frame.index})"
+                    )
+                yield frame, mask, time.perf_counter() - t0
+        except tracking.TrackingError as error:
+            raise InvalidMaskError(str(error)) from None
 
 
 def _timed(iterable: Iterable[Frame], timings: StageTimings) -> Iterator[Frame]:

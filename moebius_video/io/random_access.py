@@ -359,8 +359,30 @@ def open_random_access(path: str | os.PathLike[str], *, threads: int = 0) -> Ran
         except av.error.FFmpegError as error:
             raise VideoOpenError(f"cannot open {path} for random access: {error}") from error
     else:
-        backend = _DecordFrames(path, threads)
+        backend = _decord_or_seeking(path, info.width, info.height, threads)
     return RandomAccessVideo(info, backend)
+
+
+def _decord_or_seeking(path: Path, width: int, height: int, threads: int) -> _Backend:
+    """decord when it decodes this file correctly, else PyAV seeking.
+
+    decord mis-sizes some streams (e.g. x264 lossless, some 4:4:4 files: "The size must
+    exactly match"); one trial read of the first frame tells, and the exact PyAV path takes
+    over.
+    """
+    try:
+        backend: _Backend = _DecordFrames(path, threads)
+        first = backend.get_many([0])[0]
+        if first.shape == (height, width, 3):
+            return backend
+        reason = f"frame shape {first.shape}"
+    except (VideoOpenError, VideoDecodeError) as error:
+        reason = str(error)
+    logger.info("%s: decord cannot read it (%s); random access through PyAV seeking", path, reason)
+    try:
+        return _SeekingFrames(path, 0, threads)
+    except av.error.FFmpegError as error:
+        raise VideoOpenError(f"cannot open {path} for random access: {error}") from error
 
 
 __all__ = ["RandomAccessVideo", "open_random_access"]

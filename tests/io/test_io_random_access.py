@@ -77,3 +77,20 @@ def test_folder(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(VideoOpenError, match="no such file"):
         open_random_access(tmp_path / "missing.mp4")
+
+
+def test_streams_decord_mis_sizes_fall_back_to_pyav(tmp_path: Path) -> None:
+    # x264 lossless (crf 0) is one of the streams decord decodes into a wrongly sized buffer.
+    from helpers import scene
+
+    from moebius_video.io import open_random_access, open_source
+    from moebius_video.synthetic import write_scene_clip
+
+    clip = tmp_path / "lossless.mp4"
+    write_scene_clip(clip, scene(frames=6), audio=False, crf=0)
+    with open_source(clip) as source:
+        sequential = [f.image for f in source]
+    with open_random_access(clip) as video:
+        assert len(video) == 6
+        for i in (4, 1, 5):
+            np.testing.assert_array_equal(video[i], sequential[i])

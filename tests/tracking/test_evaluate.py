@@ -1,0 +1,86 @@
+"""The evaluation and benchmark commands on a synthetic clip folder, and the metrics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from tracking_synth import make_clip
+
+from tracking import TrackingError, benchmark, evaluate
+from tracking.metrics import boundary_f, coverage, dilate_mask, jaccard
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("clips")
+    clip = make_clip(n=8)
+    for name, with_masks in (("synth", True), ("sparse", False)):
+        (root / name / "frames").mkdir(parents=True)
+        (root / name / "masks").mkdir()
+        for t, (frame, mask) in enumerate(zip(clip.frames, clip.masks, strict=True)):
+            cv2.imwrite(
+                str(root / name / "frames" / f"{t:05d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+            )
+            if with_masks or t == 0:
+                cv2.imwrite(
+                    str(root / name / "masks" / f"{t:05d}.png"), mask.astype(np.uint8) * 255
+                )
+    return root
+
+
+def parse(module, argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_evaluate_function(data_dir: Path) -> None:
+    result = evaluate.evaluate(data_dir, keyframe_every=4)
+    assert "sparse" in result.skipped
+    assert {s.clip for s in result.scores} == {"synth"}
+    flow = result.mean("flow", "first")
+    static = result.mean("static", "first")
+    assert flow.J > static.J
+    assert flow.coverage > 0.95
+    assert result.mean("flow", "keyframes").frames == 6  # frames 0 and 4 are keyframes
+    assert "mean" in evaluate.format_table(result)
+
+
+def test_evaluate_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = parse(
+        evaluate,
+        [str(data_dir), "--trackers", "dis", "--modes", "first", "--max-frames", "5", "--json"],
+    )
+    assert evaluate.run(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["means"][0]["tracker"] == "dis" and out["means"][0]["frames"] == 4
+    assert evaluate.run(parse(evaluate, [str(data_dir / "nope")])) == 2
+    assert "error: data_dir" in capsys.readouterr().out
+    with pytest.raises(TrackingError, match="clips"):
+        evaluate.evaluate(data_dir, clips=["sparse"])
+
+
+def test_benchmark_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    args = parse(benchmark, ["--sizes", "160x96", "--frames", "6", "--trackers", "dis", "flow"])
+    assert benchmark.run(args) == 0
+    out = capsys.readouterr().out
+    assert "frames/s" in out and "flow" in out
+
+
+def test_metrics() -> None:
+    a = np.zeros((50, 60), bool)
+    a[10:30, 10:30] = True
+    b = np.roll(a, 1, axis=1)
+    assert jaccard(a, a) == 1.0 and jaccard(a, np.zeros_like(a)) == 0.0
+    assert jaccard(np.zeros_like(a), np.zeros_like(a)) == 1.0
+    assert 0.9 < jaccard(a, b) < 0.95
+    assert boundary_f(a, b) == 1.0  # within the tolerance
+    assert boundary_f(a, np.roll(a, 20, axis=0)) < 0.5
+    assert boundary_f(a, np.zeros_like(a)) == 0.0
+    assert coverage(dilate_mask(b, 4), a) == 1.0
+    assert coverage(b, a) == pytest.approx(0.95)

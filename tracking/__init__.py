@@ -1,0 +1,36 @@
+"""Optical-flow mask propagation for moebius-video (importable on its own).
+
+Streaming: ``tracker = get_tracker()``, ``state = tracker.init(frame, mask)``, then
+``mask, state = tracker.step(state, frame)`` per frame. Offline (files):
+``track(frames, keyframes={index: mask})`` tracks forward and backward from every keyframe
+and fuses both directions. Frames are ``H,W,3`` uint8 RGB, masks ``H,W`` bool
+(True = object). Torch versions of the warps live in :mod:`tracking.warp`; the evaluation
+and benchmark commands in :mod:`tracking.evaluate` and :mod:`tracking.benchmark`.
+"""
+
+from __future__ import annotations
+
+from .base import MaskTracker, TrackState
+from .baselines import DISTracker, StaticTracker
+from .errors import TrackingError
+from .flow import FlowConfig
+from .flow_tracker import FastFlowTracker, FlowTracker, FlowTrackerConfig
+from .offline import iter_track, track
+from .registry import DEFAULT_TRACKER, available_trackers, get_tracker
+
+__all__ = [
+    "DEFAULT_TRACKER",
+    "DISTracker",
+    "FastFlowTracker",
+    "FlowConfig",
+    "FlowTracker",
+    "FlowTrackerConfig",
+    "MaskTracker",
+    "StaticTracker",
+    "TrackState",
+    "TrackingError",
+    "available_trackers",
+    "get_tracker",
+    "iter_track",
+    "track",
+]

@@ -1,0 +1,158 @@
+"""Offline propagation for files: forward and backward from every keyframe, then fusion.
+
+Only one frame and one tracker state are held at a time; the backward pass keeps its masks
+bit-packed (``np.packbits``: 1 bit per pixel), so memory is bounded by ``N * H * W / 8``
+bytes of masks plus one frame, never by decoded frames or flows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from ._checks import check_frame, check_mask
+from .base import MaskTracker
+from .errors import TrackingError
+from .registry import DEFAULT_TRACKER, get_tracker
+
+
+class FrameSequence(Protocol):
+    """A random-access video: ``len(frames)`` and ``frames[i]`` (``H,W,3`` uint8 RGB)."""
+
+    def __len__(self) -> int: ...  # noqa: D105
+
+    def __getitem__(self, index: int) -> np.ndarray: ...  # noqa: D105
+
+
+def _packed(mask: np.ndarray) -> np.ndarray:
+    return np.packbits(mask, axis=None)
+
+
+def _unpacked(bits: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return np.unpackbits(bits, count=shape[0] * shape[1]).reshape(shape).astype(bool)
+
+
+def _check_keyframes(
+    keyframes: Mapping[int, np.ndarray], n_frames: int, shape: tuple[int, int]
+) -> dict[int, np.ndarray]:
+    if not isinstance(keyframes, Mapping) or not keyframes:
+        raise TrackingError("keyframes must be a non-empty mapping {frame index: mask}")
+    out: dict[int, np.ndarray] = {}
+    for key, mask in keyframes.items():
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
+            raise TrackingError(f"keyframes has a non-integer index {key!r}")
+        index = int(key)
+        if not 0 <= index < n_frames:
+            raise TrackingError(
+                f"keyframes has index {index} but frames has {n_frames} frames "
+                f"(valid: 0..{n_frames - 1})"
+            )
+        out[index] = check_mask(mask, shape, name=f"keyframes[{index}]")
+    return dict(sorted(out.items()))
+
+
+def iter_track(
+    frames: FrameSequence,
+    keyframes: Mapping[int, np.ndarray],
+    tracker: MaskTracker | str = DEFAULT_TRACKER,
+    fusion_threshold: float = 0.35,
+) -> Iterator[np.ndarray]:
+    """Propagate keyframe masks through a video, yielding one mask per frame, in order.
+
+    Each frame between two keyframes gets a mask tracked forward from the keyframe before it
+    and one tracked backward from the keyframe after it; they are fused by a vote weighted by
+    the distance to each keyframe: pixel ``p`` is object when
+    ``w_f * fwd[p] + w_b * bwd[p] >= fusion_threshold`` with ``w_f = d_b / (d_f + d_b)``.
+    A threshold below 0.5 leans to the union (coverage first). Frames before the first
+    keyframe are tracked backward only, frames after the last forward only; keyframes get
+    their own mask.
+
+    Args:
+        frames: random-access video (``len`` and ``frames[i]`` -> ``H,W,3`` uint8 RGB).
+        keyframes: ``{frame index: H,W bool mask}``, at least one, non-empty masks.
+        tracker: a :class:`MaskTracker` or a tracker name.
+        fusion_threshold: see above, in ``(0, 1]``.
+
+    Yields:
+        ``H,W`` bool masks for frames ``0..len(frames) - 1`` (empty when the object left).
+
+    Raises:
+        TrackingError: no frames, keyframe index out of range, mask of the wrong size or
+            empty, frames of different sizes.
+    """
+    n = len(frames)
+    if n == 0:
+        raise TrackingError("frames is empty")
+    if not 0.0 < fusion_threshold <= 1.0:
+        raise TrackingError(f"fusion_threshold must be in (0, 1], got {fusion_threshold}")
+    tracker = get_tracker(tracker) if isinstance(tracker, str) else tracker
+    first = check_frame(frames[0], "frames[0]")
+    shape = (first.shape[0], first.shape[1])
+    keys = _check_keyframes(keyframes, n, shape)
+    indices = list(keys)
+
+    # 1. Backward pass (from the last frame down), masks kept packed.
+    backward: dict[int, np.ndarray] = {}
+    state = None
+    for t in range(indices[-1], -1, -1):
+        frame = first if t == 0 else frames[t]
+        if t in keys:
+            state = tracker.init(frame, keys[t], index=t)
+            continue
+        assert state is not None
+        mask, state = tracker.step(state, frame)
+        backward[t] = _packed(mask)
+    # 2. Forward pass, fused with the backward masks and yielded in order.
+    state = None
+    prev_key: int | None = None
+    next_pos = 0
+    for t in range(n):
+        if t in keys:
+            frame = first if t == 0 else frames[t]
+            state = tracker.init(frame, keys[t], index=t)
+            prev_key = t
+            next_pos += 1
+            yield keys[t].copy()
+            continue
+        if state is None:  # before the first keyframe: backward only
+            yield _unpacked(backward.pop(t), shape)
+            continue
+        frame = first if t == 0 else frames[t]
+        fwd, state = tracker.step(state, frame)
+        if next_pos >= len(indices):  # after the last keyframe: forward only
+            yield fwd
+            continue
+        assert prev_key is not None
+        bwd = _unpacked(backward.pop(t), shape)
+        d_f, d_b = t - prev_key, indices[next_pos] - t
+        w_f = d_b / (d_f + d_b)
+        vote = w_f * fwd.astype(np.float32) + (1.0 - w_f) * bwd.astype(np.float32)
+        yield vote >= fusion_threshold
+
+
+def track(
+    frames: FrameSequence | Sequence[np.ndarray],
+    keyframes: Mapping[int, np.ndarray],
+    tracker: MaskTracker | str = DEFAULT_TRACKER,
+    fusion_threshold: float = 0.35,
+) -> list[np.ndarray]:
+    """Offline tracking: the list version of :func:`iter_track` (same arguments).
+
+    Args:
+        frames: random-access video (``len`` and ``frames[i]`` -> ``H,W,3`` uint8 RGB).
+        keyframes: ``{frame index: H,W bool mask}``.
+        tracker: a :class:`MaskTracker` or a tracker name.
+        fusion_threshold: weighted-vote threshold of the two directions.
+
+    Returns:
+        One ``H,W`` bool mask per frame.
+
+    Raises:
+        TrackingError: see :func:`iter_track`.
+    """
+    return list(iter_track(frames, keyframes, tracker, fusion_threshold))
+
+
+__all__ = ["FrameSequence", "iter_track", "track"]

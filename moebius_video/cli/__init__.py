@@ -2,7 +2,8 @@
 
 Every deliberate error (:class:`~moebius_video.errors.MoebiusError`) ends the program with
 a one-line message on stderr and exit code 1; bad flags exit with 2 (argparse); Ctrl-C
-exits with 130 after the half-written outputs are removed.
+exits with 130: ``remove`` leaves no half-written output, the live commands (``webcam``,
+``stream``) finalise what they recorded so far, as ffmpeg does.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def _setup_logging(verbosity: int) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (subcommands included)."""
-    from moebius_video.cli import bench, demo, evaluate, remove
+    from moebius_video.cli import bench, demo, evaluate, live, remove
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.register(sub, common)
     bench.register(sub, common)
     evaluate.register(sub, common)
+    live.register(sub, common)
     return parser
 
 
@@ -80,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; unfinished outputs were removed", file=sys.stderr)
+        # File mode has removed its unfinished output; live modes have finalised theirs.
+        print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 1

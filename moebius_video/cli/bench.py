@@ -13,6 +13,8 @@ COMPONENT_BENCHMARKS = {
     "model": ("moebius_video.model.benchmark", "ms per UNet step and per image (Moebius network)"),
     "tracking": ("tracking.benchmark", "tracker frames/s at 640x360 and 1280x720"),
     "fill": ("moebius_video.fill.benchmark", "filler frames/s against OpenCV Telea"),
+    "live": ("moebius_video.engine.live_bench",
+             "live glass-to-glass latency and frames/s at 640x360 and 1280x720"),
 }
 
 

@@ -1,0 +1,228 @@
+"""Building blocks of the threaded live engine: bounded queues and the per-frame stage work.
+
+The stage functions (:func:`track_frame`, :func:`fill_frame`) take and return numpy frames
+(``H, W, 3`` uint8 RGB, masks ``H, W`` bool) and hold no threading logic: they are the seam
+where a CUDA implementation (pinned buffers, streams, events) can replace the CPU one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+from moebius_video.engine.remove import composite
+from moebius_video.fill import Filler
+from moebius_video.io.masks import dilate_mask
+
+T = TypeVar("T")
+
+_POLL_S = 0.05
+
+
+class _EndOfStream:
+    """The marker that follows the last item through every queue."""
+
+    def __repr__(self) -> str:
+        return "END"
+
+
+END: Any = _EndOfStream()
+"""End-of-stream marker: put with :meth:`StageQueue.put_end`, never dropped."""
+
+
+class StageQueue(Generic[T]):
+    """A bounded queue between two stages.
+
+    With ``drop_oldest`` (live mode) :meth:`put` never blocks: when the queue is full the
+    oldest item is discarded and counted, so the newest frame wins and latency stays
+    bounded. Without it (every-frame mode) :meth:`put` waits for room (back-pressure).
+    Either way the queue never holds more than ``maxsize`` items, plus the end marker.
+
+    Args:
+        name: For statistics ("track", "fill"...: the stage that reads it).
+        maxsize: Capacity (>= 1).
+        drop_oldest: Drop instead of blocking when full.
+        stop: When set, blocked calls return at once.
+    """
+
+    def __init__(self, name: str, maxsize: int, *, drop_oldest: bool, stop: threading.Event) -> None:
+        if maxsize < 1:
+            raise ValueError(f"maxsize must be >= 1, got {maxsize}")
+        self.name = name
+        self.maxsize = maxsize
+        self.drop_oldest = drop_oldest
+        self.dropped = 0
+        self.high_water = 0
+        self._items: deque[T] = deque()
+        self._ended = False
+        self._cond = threading.Condition()
+        self._stop = stop
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+    def put(self, item: T) -> bool:
+        """Add ``item``; returns False when the engine stopped first (item not added)."""
+        with self._cond:
+            if self.drop_oldest:
+                while len(self._items) >= self.maxsize:
+                    self._items.popleft()
+                    self.dropped += 1
+            else:
+                while len(self._items) >= self.maxsize:
+                    if self._stop.is_set():
+                        return False
+                    self._cond.wait(_POLL_S)
+            self._items.append(item)
+            self.high_water = max(self.high_water, len(self._items))
+            self._cond.notify_all()
+            return True
+
+    def put_end(self) -> None:
+        """Mark the end of the stream (after the items already queued; never blocks)."""
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    def get(self) -> T | None:
+        """The next item, :data:`END` once the stream ended and the queue is empty, or
+        ``None`` when the engine stopped."""
+        with self._cond:
+            while not self._items:
+                if self._ended:
+                    return END  # type: ignore[no-any-return]
+                if self._stop.is_set():
+                    return None
+                self._cond.wait(_POLL_S)
+            item = self._items.popleft()
+            self._cond.notify_all()
+            return item
+
+    def clear(self) -> int:
+        """Discard what is queued; returns how many items."""
+        with self._cond:
+            n = len(self._items)
+            self._items.clear()
+            self._cond.notify_all()
+            return n
+
+    def wake(self) -> None:
+        """Wake blocked callers so they notice the stop event."""
+        with self._cond:
+            self._cond.notify_all()
+
+
+class ErrorBox:
+    """Keeps the first error raised by any stage thread and stops the engine."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.error: BaseException | None = None
+        self.stage: str | None = None
+        self._stop = stop
+        self._lock = threading.Lock()
+
+    def record(self, stage: str, error: BaseException) -> None:
+        with self._lock:
+            if self.error is None:
+                self.error, self.stage = error, stage
+        self._stop.set()
+
+
+@dataclass
+class Timer:
+    """Sum and count of durations (seconds), thread-confined to one stage."""
+
+    total: float = 0.0
+    count: int = 0
+
+    def add(self, seconds: float) -> None:
+        self.total += seconds
+        self.count += 1
+
+    @property
+    def mean_ms(self) -> float:
+        return 1000.0 * self.total / self.count if self.count else 0.0
+
+
+class StageThread(threading.Thread):
+    """A daemon thread that runs ``body`` and records any exception in ``errors``."""
+
+    def __init__(self, name: str, body: Callable[[], None], errors: ErrorBox) -> None:
+        super().__init__(name=f"live:{name}", daemon=True)
+        self.stage = name
+        self._body = body
+        self._errors = errors
+
+    def run(self) -> None:
+        try:
+            self._body()
+        except BaseException as error:  # re-raised in the caller
+            self._errors.record(self.stage, error)
+
+
+def track_frame(
+    tracker: Any,
+    state: Any,
+    image: np.ndarray,
+    new_mask: np.ndarray | None,
+    reference: np.ndarray | None = None,
+) -> tuple[np.ndarray | None, Any]:
+    """One tracking step.
+
+    Args:
+        tracker: A ``tracking`` tracker.
+        state: The tracker's state, ``None`` before the first mask.
+        image: ``H, W, 3`` uint8 RGB.
+        new_mask: A newly selected ``H, W`` bool mask (re-initialises the tracker), or
+            ``None`` to carry on.
+        reference: The frame ``new_mask`` was drawn on when it is not ``image`` (an earlier
+            frame: live mode may have dropped the frames in between); the mask is then
+            carried from it to ``image`` in one step.
+
+    Returns:
+        ``(mask or None when nothing is tracked, new state)``.
+    """
+    if new_mask is not None:
+        if reference is None or reference is image:
+            return new_mask, tracker.init(image, new_mask)
+        state = tracker.init(reference, new_mask)
+    if state is None:
+        return None, None
+    mask, state = tracker.step(state, image)
+    return mask, state
+
+
+def fill_frame(
+    filler: Filler, image: np.ndarray, mask: np.ndarray | None, *, dilate: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Dilate, fill and composite one frame.
+
+    Args:
+        filler: A causal filler (``lookahead == 0``).
+        image: ``H, W, 3`` uint8 RGB.
+        mask: Raw ``H, W`` bool mask, or ``None`` (frame passes through).
+        dilate: Dilation radius in pixels.
+
+    Returns:
+        ``(output image, dilated mask or None)``; pixels outside the mask are ``image``'s.
+    """
+    if mask is None or not mask.any():
+        return image, None
+    grown = dilate_mask(mask, dilate)
+    filled = filler.fill(image, grown)
+    return composite(image, filled.image, grown), grown
+
+
+def now() -> float:
+    """The engine's clock (``time.monotonic``), shared with the capture timestamps."""
+    return time.monotonic()
+
+
+__all__ = ["END", "ErrorBox", "StageQueue", "StageThread", "Timer", "fill_frame", "now", "track_frame"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+import torch
 
 from moebius_video.io.masks import save_mask
 from moebius_video.synthetic import SceneConfig, SyntheticScene, write_scene_clip
@@ -80,3 +81,36 @@ def read_video(path: Path) -> tuple[list[np.ndarray], list[float], Fraction | No
                 total += frame.samples
             audio_seconds = total / astream.rate
     return frames, times, rate, audio_seconds
+
+
+# ---------------------------------------------------------------- tiny Moebius components
+def make_tiny_vae(seed: int = 0):
+    """A 4-level (factor 8) AutoencoderKL with 4 latent channels and random weights."""
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(seed)
+    return AutoencoderKL(
+        down_block_types=["DownEncoderBlock2D"] * 4,
+        up_block_types=["UpDecoderBlock2D"] * 4,
+        block_out_channels=[32] * 4,
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=32,
+        sample_size=64,
+    ).eval()
+
+
+def make_tiny_network(seed: int = 0, sample_size: int = 8):
+    """The golden tiny widths at an 8x8 latent (64x64 images), with non-trivial BN statistics."""
+    from moebius_video.model import MoebiusConfig, MoebiusNetwork
+
+    torch.manual_seed(seed)
+    net = MoebiusNetwork(MoebiusConfig.tiny(sample_size=sample_size))
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, buf in net.named_buffers():
+            if name.endswith("running_var"):
+                buf.copy_(torch.rand(buf.shape, generator=g) + 0.5)
+            elif name.endswith("running_mean"):
+                buf.copy_(torch.randn(buf.shape, generator=g) * 0.1)
+    return net.eval()

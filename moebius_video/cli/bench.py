@@ -23,14 +23,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser("bench", parents=[common], help="measure speed and memory",
                        description="Measure speed and memory. Without a subcommand: the file "
                        "pipeline ('pipeline').")
-    p.set_defaults(func=run_pipeline, sizes="640x360,1280x720", frames=150, fill="telea",
+    p.set_defaults(func=run_pipeline, sizes="640x360,1280x720", frames=150, fill="telea,temporal",
                    tracker=None, repeats=1, json=False)
     bsub = p.add_subparsers(dest="bench", metavar="WHAT")
     pipe = bsub.add_parser("pipeline", parents=[common],
                            help="decode, decode+encode and remove frames/s (the default)")
     pipe.add_argument("--sizes", default="640x360,1280x720", help="comma-separated WxH list")
     pipe.add_argument("--frames", type=int, default=150, help="frames per generated clip")
-    pipe.add_argument("--fill", default="telea", help="filler for the remove run")
+    pipe.add_argument("--fill", default="telea,temporal",
+                      help="comma-separated fillers, one remove run each (default telea,temporal)")
     pipe.add_argument("--tracker", default=None, help="tracker for the remove run")
     pipe.add_argument("--repeats", type=int, default=1, help="take the best of N runs")
     pipe.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -39,7 +40,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                           help="peak RSS of remove on a short and a 10x longer clip")
     mem.add_argument("--size", default="640x360", help="WxH of the clips")
     mem.add_argument("--frames", default="300,3000", help="comma-separated clip lengths")
-    mem.add_argument("--fill", default="telea", help="filler for the remove run")
+    mem.add_argument("--fill", default="temporal", help="filler for the remove run (default temporal)")
     mem.add_argument("--json", action="store_true", help="print JSON instead of a table")
     mem.set_defaults(func=run_memory)
     for name, (module, text) in COMPONENT_BENCHMARKS.items():
@@ -67,7 +68,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="moebius-bench-") as tmp:
         for width, height in _sizes(args.sizes):
             clip, mask = make_clip(Path(tmp), width, height, args.frames)
-            rows += measure_throughput(clip, mask, fill=args.fill, tracker=args.tracker,
+            fills = tuple(f.strip() for f in args.fill.split(",") if f.strip())
+            rows += measure_throughput(clip, mask, fills=fills, tracker=args.tracker,
                                        repeats=args.repeats)
     print(json.dumps(rows_as_dicts(rows), indent=2) if args.json else format_throughput(rows))
     return 0

@@ -87,6 +87,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--fill", default=DEFAULT_FILLER, metavar="NAME",
                    help=f"how the hole is filled: {', '.join(available_fillers())} "
                    f"(default {DEFAULT_FILLER})")
+    model = p.add_argument_group("model (--fill moebius)")
+    model.add_argument("--model", metavar="PATH",
+                       help="Moebius weights: a local folder or a cached hub name (see README)")
+    model.add_argument("--model-steps", type=int, default=20, metavar="N",
+                       help="DDIM steps per frame (default 20)")
+    model.add_argument("--device", default=None, help="torch device (default: cuda if present)")
     _add_range_arguments(p)
     enc = p.add_argument_group("output")
     enc.add_argument("--codec", help="video encoder (default libx264; libvpx-vp9 for .webm)")
@@ -160,9 +166,15 @@ def run_remove(args: argparse.Namespace) -> int:
         codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
         audio=not args.no_audio, overwrite=args.overwrite, frame_rate=args.fps,
     )
+    filler = None
+    if args.fill == "moebius":
+        from moebius_video.fill import get_filler
+
+        filler = get_filler("moebius", model=args.model, device=args.device,
+                            num_inference_steps=args.model_steps)
     result = remove_object(
-        args.input, args.output, _mask_input(args),
-        config=config, encode=encode, save_masks=args.save_masks, progress=args.progress,
+        args.input, args.output, _mask_input(args), config=config, encode=encode,
+        save_masks=args.save_masks, filler=filler, progress=args.progress,
     )
     line = f"wrote {result.output} ({result.frames} frames, {result.frames_per_second:.1f} frames/s)"
     if result.masks_dir is not None:

@@ -54,9 +54,14 @@ def make_clip(folder: Path, width: int, height: int, frames: int, object_fractio
 
 
 def measure_throughput(
-    clip: Path, mask: Path, *, fill: str = "telea", tracker: str | None = None, repeats: int = 1
+    clip: Path,
+    mask: Path,
+    *,
+    fills: tuple[str, ...] = ("telea", "temporal"),
+    tracker: str | None = None,
+    repeats: int = 1,
 ) -> list[ThroughputRow]:
-    """Frames/s of decode alone, decode+encode and the full removal on ``clip``."""
+    """Frames/s of decode alone, decode+encode and the full removal (once per filler)."""
     from moebius_video.io import open_sink, open_source
 
     def best(fn) -> tuple[int, float]:  # type: ignore[no-untyped-def]
@@ -80,7 +85,7 @@ def measure_throughput(
                         n += 1
             return n, time.perf_counter() - t0
 
-    def remove() -> tuple[int, float]:
+    def remove(fill: str) -> tuple[int, float]:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             result = remove_object(
@@ -94,7 +99,9 @@ def measure_throughput(
     rows = []
     base_n, base_s = best(decode_encode)
     base_fps = base_n / base_s
-    for stage, fn in (("decode", decode_only), ("decode+encode", None), (f"remove ({fill})", remove)):
+    stages = [("decode", decode_only), ("decode+encode", None)]
+    stages += [(f"remove ({fill})", lambda fill=fill: remove(fill)) for fill in fills]
+    for stage, fn in stages:
         n, s = (base_n, base_s) if fn is None else best(fn)
         fps = n / s
         rows.append(ThroughputRow(size, stage, n, s, fps, fps / base_fps))

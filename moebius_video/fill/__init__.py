@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from moebius_video.errors import InvalidArgumentError
-from moebius_video.fill.base import FillResult, Filler, FutureFrame, check_frame_and_mask
+from moebius_video.fill.base import Filler, FillResult, FutureFrame, check_frame_and_mask
+from moebius_video.fill.model import MoebiusFiller
 from moebius_video.fill.opencv import NSFiller, OpenCVFiller
+from moebius_video.fill.temporal import TEMPORAL_FILLERS
 
 _REGISTRY: dict[str, Callable[..., Filler]] = {
     "telea": lambda **kw: OpenCVFiller("telea", **kw),
     "ns": lambda **kw: NSFiller(**kw),
+    **TEMPORAL_FILLERS,
+    "moebius": lambda **kw: MoebiusFiller.from_pretrained(**kw),
 }
 
-DEFAULT_FILLER = "telea"
+DEFAULT_FILLER = "temporal"
 
 
 def register_filler(name: str, factory: Callable[..., Filler]) -> None:
@@ -44,6 +48,7 @@ __all__ = [
     "FillResult",
     "Filler",
     "FutureFrame",
+    "MoebiusFiller",
     "NSFiller",
     "OpenCVFiller",
     "available_fillers",

@@ -211,3 +211,33 @@ def test_demo_runs_on_nothing_but_the_package(tmp_path: Path) -> None:
     assert audio is not None
     # It reports a measured figure, not a fixed string.
     assert "dB PSNR" in proc.stdout
+
+
+def test_broken_inputs_through_the_cli(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from clipgen import write_audio_only, write_clip, write_undecodable
+
+    # No video stream.
+    audio_only = tmp_path / "audio.m4a"
+    write_audio_only(audio_only)
+    code, _, err = _run(["remove", str(audio_only), "--box", "1,1,5,5", "-o", str(tmp_path / "a.mp4")], capsys)
+    assert code == 1
+    _assert_one_line_error(err, "audio.m4a")
+    # A video stream with no decodable frame.
+    good = tmp_path / "good.mkv"
+    write_clip(good, width=64, height=48, num_frames=40)
+    junk = tmp_path / "junk.mkv"
+    write_undecodable(junk, good)
+    code, _, err = _run(["remove", str(junk), "--box", "1,1,5,5", "-o", str(tmp_path / "b.mp4")], capsys)
+    assert code == 1
+    assert "Traceback" not in err and "junk.mkv" in err.strip().splitlines()[-1]
+    # Truncated: what can be decoded is processed, the loss is reported, exit 0.
+    cut = tmp_path / "cut.mkv"
+    data = good.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "c.mp4"
+    code, _, err = _run(["remove", str(cut), "--box", "10,10,12,12", "-o", str(out)], capsys)
+    assert code == 0, err
+    assert "warning" in err and "Traceback" not in err
+    frames, _, _, _ = read_video(out)
+    assert 0 < len(frames) < 40
+    assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]

@@ -136,8 +136,7 @@ def _mask_input(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _report(result, what: str) -> None:  # type: ignore[no-untyped-def]
-    for warning in result.warnings:
-        logger.warning("%s", warning)
+    # result.warnings were already logged by the library as they arose.
     ms = result.timings.per_frame_ms(result.frames)
     logger.info(
         "%d frames in %.1f s (%.1f frames/s); per frame: decode wait %.1f ms, track %.1f ms, "

@@ -585,6 +585,8 @@ def remove_object(
         if mask_writer is not None:
             mask_writer.abort()
         source.close()
+    # Every warning was logged where it arose (an all-empty run starts with an empty first
+    # mask, which is reported then); the result keeps them for callers.
     result.warnings.extend(source.stats.warnings)
     if result.frames and result.empty_mask_frames == result.frames:
         result.warnings.append("every mask was empty: the video was copied through unchanged")

@@ -1,6 +1,8 @@
 """The real tracker (``"flow"``): object-centred flow warping with colour refinement.
 
-Per frame, at a working resolution (longest side ``flow.max_side``):
+Per frame, at a working resolution (longest side ``flow.max_side``; matching and flow run on
+grey, or, for an object whose parts differ in hue only and are flat in grey on the keyframe,
+on the projection of the colours on their main axis inside the object):
 
 1. the object's translation is found by matching its previous appearance (masked normalised
    cross-correlation) in a window around where its velocity predicts it — this is what keeps
@@ -10,7 +12,8 @@ Per frame, at a working resolution (longest side ``flow.max_side``):
    residual motion, so it is small and reliable;
 3. the previous mask is warped by the backward flow (bilinear, soft);
 4. pixels whose colour changes across the warp (occlusion, disocclusion, failed flow) near
-   the warped boundary become "unknown";
+   the warped boundary become "unknown"; on the trailing side (where the object uncovers
+   background) those of a colour the object never showed lean to the background;
 5. a prior from the signed distance to the warped boundary is added to a colour
    log-likelihood ratio (object vs. a band around it, learnt on the keyframe and slowly
    updated); the result may move the boundary by at most ``max_grow``/``max_shrink`` px
@@ -47,6 +50,11 @@ class FlowTrackerConfig:
     Attributes:
         flow: the flow backend; its ``max_side`` is the working resolution.
         match: find the object's translation by template matching before the flow.
+        min_contrast: when the object's grey levels on the keyframe vary less than this
+            (standard deviation, 0–255) but its colours vary more, the matching and the flow
+            run on the projection of the colours on their main axis inside the object instead
+            of the grey (an object whose parts differ in hue only is textureless in grey);
+            0 = always grey.
         match_size: the template is downscaled to at most this many pixels (longest side).
         search: search radius of the matching, as a fraction of the object's size.
         search_limit: cap of the search radius, as a fraction of the frame's longest side.
@@ -75,6 +83,13 @@ class FlowTrackerConfig:
         strong_ratio: colour log-likelihood ratio that counts as "strongly".
         unknown_logit: shape-prior logit given to unreliable pixels near the boundary
             (negative: the colour must favour the object to keep them).
+        novel_logit: logit given (at most) to unreliable pixels near the boundary, on the
+            side the object moves away from (relative to the background around it), whose
+            colour the object's model has (almost) never seen (probability below
+            ``novel_prob``): there the object uncovers background it hid. Without this a
+            colour new to both models is neutral, the tie keeps it, and the mask sticks to the
+            uncovered background and is carried with it (0 = off).
+        novel_prob: see ``novel_logit``.
         threshold: object probability of the propagated mask (0.5 = unbiased).
         min_component: components smaller than this fraction of the largest are dropped.
         exit_fraction: a mask that touches the frame's border with less than this fraction
@@ -95,6 +110,7 @@ class FlowTrackerConfig:
         default_factory=lambda: FlowConfig(method="dis", preset="ultrafast", max_side=427)
     )
     match: bool = True
+    min_contrast: float = 4.0
     match_size: int = 64
     search: float = 0.5
     search_limit: float = 0.1
@@ -116,6 +132,8 @@ class FlowTrackerConfig:
     strong_grow: int = 6
     strong_ratio: float = 2.0
     unknown_logit: float = 0.0
+    novel_logit: float = -0.5
+    novel_prob: float = 1e-4
     threshold: float = 0.5
     min_component: float = 0.05
     exit_fraction: float = 0.02
@@ -137,6 +155,15 @@ class FlowTrackerConfig:
             raise TrackingError(
                 f"color_bins must be 4, 8, 16, 32, 64 or None, got {self.color_bins}"
             )
+
+
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def _project(rgb: np.ndarray, proj: np.ndarray) -> np.ndarray:
+    """``H,W`` uint8 grey of an RGB image by a ``1,4`` colour-to-grey matrix."""
+    out = cv2.transform(rgb, proj)
+    return np.ascontiguousarray(out if out.ndim == 2 else out[..., 0])
 
 
 def _disk(radius: int) -> np.ndarray:
@@ -196,6 +223,32 @@ def _filter_components(mask: np.ndarray, seed: np.ndarray, min_fraction: float) 
     keep &= areas >= min_fraction * areas.max()
     keep[0] = False
     return keep[labels]
+
+
+def _relative_motion(warped: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Displacement (px) of the object relative to the background around it.
+
+    The difference of the median (backward) flows of a ring of background around the warped
+    mask and of the mask itself; zero when the ring is too small to tell.
+    """
+    w8 = warped.astype(np.uint8)
+    ring = (cv2.dilate(w8, _disk(8)) > 0) & ~(cv2.dilate(w8, _disk(3)) > 0)
+    if np.count_nonzero(ring) < 16:
+        return np.zeros(2, np.float32)
+    return np.median(flow[ring], axis=0) - np.median(flow[warped], axis=0)
+
+
+def _trailing(dist: np.ndarray, rel: np.ndarray) -> np.ndarray:
+    """Pixels on the trailing side of the object, where it uncovers the background.
+
+    That is where the outward normal of the warped boundary (``-grad dist``) points against
+    the object's displacement ``rel`` relative to the background.
+    """
+    if float(np.hypot(*rel)) < 0.25:
+        return np.zeros(dist.shape, bool)
+    gx = cv2.Sobel(dist, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(dist, cv2.CV_32F, 0, 1, ksize=3)
+    return gx * float(rel[0]) + gy * float(rel[1]) > 0
 
 
 class FlowTracker(MaskTracker):
@@ -299,6 +352,29 @@ class FlowTracker(MaskTracker):
             state, index=state.index + 1, mask=mask, prev_gray=gray, prev_flow=None, extras=extras
         )
 
+    def _projection(self, rgb: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+        """``1,4`` colour-to-grey matrix for an object textureless in grey, else ``None``."""
+        if self.config.min_contrast <= 0 or np.count_nonzero(mask) < 16:
+            return None
+        pixels = rgb[mask].astype(np.float32)
+        if float((pixels @ _LUMA).std()) >= self.config.min_contrast:
+            return None
+        values, vectors = np.linalg.eigh(np.cov(pixels.T))
+        axis = vectors[:, -1]
+        if float(np.sqrt(max(values[-1], 0.0))) < 2 * self.config.min_contrast:
+            return None
+        axis = axis / float(np.abs(axis).sum())
+        if axis.sum() < 0:
+            axis = -axis
+        # 128 + (rgb - 128) @ axis stays within [0, 255]
+        return np.array([[*axis, 128.0 * (1.0 - axis.sum())]], np.float32)
+
+    def _gray(self, rgb: np.ndarray, gray: np.ndarray, extras: dict[str, np.ndarray]) -> np.ndarray:
+        proj = extras.get("projection")
+        if proj is None:
+            return gray
+        return _project(rgb, proj)
+
     # ------------------------------------------------------------------ interface
     def _init(self, frame: np.ndarray, mask: np.ndarray, index: int) -> TrackState:
         size = working_size(*frame.shape[:2], self.config.flow.max_side)
@@ -306,12 +382,17 @@ class FlowTracker(MaskTracker):
         soft = cv2.resize(mask.astype(np.float32), (size[1], size[0]), interpolation=cv2.INTER_AREA)
         if not (soft >= 0.5).any():  # a tiny object: keep whatever the resize left
             soft = (soft > 0).astype(np.float32)
+        proj = self._projection(rgb, soft >= 0.5)
+        if proj is not None:
+            gray = _project(rgb, proj)
         extras: dict[str, np.ndarray] = {
             "soft": soft,
             "rgb": rgb,
             "velocity": np.zeros(2, np.float32),
             "anchor_area": np.asarray(np.count_nonzero(soft >= 0.5), np.int64),
         }
+        if proj is not None:
+            extras["projection"] = proj
         if self.config.color:
             bins = self.config.color_bins
             if bins is None:
@@ -333,6 +414,7 @@ class FlowTracker(MaskTracker):
         height, width = size
         rgb, gray = self._small(frame, size)
         extras = dict(state.extras)
+        gray = self._gray(rgb, gray, extras)
         prev_soft = extras["soft"]
         prev_mask = prev_soft >= 0.5
         box = _bbox(prev_mask)
@@ -399,7 +481,9 @@ class FlowTracker(MaskTracker):
             forward = self.flow.compute(old_gray, new_gray, None)
             err = forward_backward_error(flow, forward)
             bad |= err > cfg.fb_tol + cfg.fb_rel * np.linalg.norm(flow, axis=2)
-        logit[bad & (np.abs(dist) <= cfg.band)] = cfg.unknown_logit
+        rel = _relative_motion(warped, flow)
+        unknown = bad & (np.abs(dist) <= cfg.band)
+        logit[unknown] = cfg.unknown_logit
         # 5. colour, bounded change
         ratio = None
         if cfg.color:
@@ -407,6 +491,11 @@ class FlowTracker(MaskTracker):
             idx = color_index(new_rgb, bins)
             ratio = log_ratio(idx, extras["fg"], extras["bg"])
             logit += cfg.color_weight * ratio
+            if cfg.novel_logit != 0 and unknown.any():
+                novel = unknown & (extras["fg"][idx] < cfg.novel_prob)
+                if novel.any():
+                    novel &= _trailing(dist, rel)
+                    logit[novel] = np.minimum(logit[novel], cfg.novel_logit)
         roi = logit >= np.log(cfg.threshold / (1 - cfg.threshold))
         w8 = warped.astype(np.uint8)
         reach = (cv2.dilate(w8, _disk(cfg.max_grow)) > 0) if cfg.max_grow > 0 else warped
@@ -438,7 +527,13 @@ class FlowTracker(MaskTracker):
             a = cfg.model_rate
             extras["fg"] = ((1 - a) * extras["fg"] + a * fg_new).astype(np.float32)
             extras["bg"] = ((1 - a) * extras["bg"] + a * bg_new).astype(np.float32)
-        residual = np.median(flow[warped], axis=0) if warped.any() else np.zeros(2)
+        # the object's velocity from the pixels the refinement kept: what the warp carried
+        # but the colour/photo checks rejected (leaks, uncovered background, occluders)
+        # would pull it towards the background's motion
+        support = roi & warped
+        if np.count_nonzero(support) < 16:
+            support = warped
+        residual = np.median(flow[support], axis=0)
         extras["velocity"] = np.array([tx - residual[0], ty - residual[1]], np.float32)
         soft = small.astype(np.float32)
         extras["soft"] = soft

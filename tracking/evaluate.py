@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -338,7 +339,7 @@ def run(args: argparse.Namespace) -> int:
             fusion_threshold=args.fusion_threshold,
         )
     except TrackingError as error:
-        print(f"error: {error}")
+        print(f"error: {error}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(asdict(result), indent=1))

@@ -18,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
+from moebius_video.cli.argtypes import non_negative_int, positive_float, positive_int
 from moebius_video.errors import InvalidArgumentError, OutputError
 from moebius_video.io.masks import DEFAULT_DILATE, parse_box
 
@@ -25,36 +26,6 @@ logger = logging.getLogger("moebius_video.cli")
 
 _QUIT_KEYS = {ord("q"), ord("Q"), 27}
 _WINDOW = "moebius-video: before | after  (s select, r reset, q quit)"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
-    return value
 
 
 def _add_common_live_arguments(p: argparse.ArgumentParser, *, box_required: bool) -> None:
@@ -65,19 +36,19 @@ def _add_common_live_arguments(p: argparse.ArgumentParser, *, box_required: bool
     which.add_argument("--box", metavar="X,Y,W,H", help="box around the object on the first frame")
     which.add_argument("--mask", type=Path, metavar="PNG",
                        help="mask of the first frame (white = remove)")
-    what.add_argument("--dilate", type=_non_negative_int, default=DEFAULT_DILATE, metavar="N",
+    what.add_argument("--dilate", type=non_negative_int, default=DEFAULT_DILATE, metavar="N",
                       help=f"grow the mask by N pixels (default {DEFAULT_DILATE})")
     what.add_argument("--fill", default=DEFAULT_FILLER, metavar="NAME",
                       help=f"causal filler (default {DEFAULT_FILLER})")
     what.add_argument("--tracker", default=None, metavar="NAME", help="mask tracker")
     run = p.add_argument_group("running")
-    run.add_argument("--queue-size", type=_positive_int, default=None, metavar="N",
+    run.add_argument("--queue-size", type=positive_int, default=None, metavar="N",
                      help="frames each stage queue holds (default 1 live, 4 with --mode all)")
-    run.add_argument("--max-frames", type=_positive_int, default=None, metavar="N",
+    run.add_argument("--max-frames", type=positive_int, default=None, metavar="N",
                      help="stop after N captured frames")
-    run.add_argument("--duration", type=_positive_float, default=None, metavar="S",
+    run.add_argument("--duration", type=positive_float, default=None, metavar="S",
                      help="stop after S seconds")
-    run.add_argument("--http", type=_non_negative_int, default=None, metavar="PORT",
+    run.add_argument("--http", type=non_negative_int, default=None, metavar="PORT",
                      help="also serve before/after to a browser at http://127.0.0.1:PORT/ "
                      "(0 = any free port)")
     run.add_argument("-y", "--overwrite", action="store_true", help="replace an existing output file")
@@ -118,15 +89,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     s.add_argument("--realtime", action="store_true",
                    help="file input: deliver frames at the file's rate, like a live source")
     s.add_argument("--format", default=None, help="force the input demuxer (e.g. mpegts)")
-    s.add_argument("--reconnect", type=_non_negative_int, default=3, metavar="N",
+    s.add_argument("--reconnect", type=non_negative_int, default=3, metavar="N",
                    help="reopen a lost stream up to N times (default 3; 0 = never)")
-    s.add_argument("--reconnect-delay", type=_positive_float, default=0.5, metavar="S",
+    s.add_argument("--reconnect-delay", type=positive_float, default=0.5, metavar="S",
                    help="first reconnect delay in seconds, doubled each time (default 0.5)")
     s.add_argument("--reconnect-on-end", action="store_true",
                    help="treat the end of a network stream as a loss (reconnect)")
-    s.add_argument("--open-timeout", type=_positive_float, default=5.0, metavar="S",
+    s.add_argument("--open-timeout", type=positive_float, default=5.0, metavar="S",
                    help="seconds to connect (default 5)")
-    s.add_argument("--read-timeout", type=_positive_float, default=3.0, metavar="S",
+    s.add_argument("--read-timeout", type=positive_float, default=3.0, metavar="S",
                    help="seconds without data before the stream counts as stalled (default 3)")
     s.set_defaults(func=run_stream)
 

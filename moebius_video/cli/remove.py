@@ -5,33 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from fractions import Fraction
 from pathlib import Path
 
+from moebius_video.cli.argtypes import frame_rate, non_negative_int
 from moebius_video.errors import InvalidArgumentError
 from moebius_video.io.masks import DEFAULT_DILATE, parse_box
 
 logger = logging.getLogger("moebius_video.cli")
-
-
-def _fraction(text: str) -> Fraction:
-    try:
-        value = Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"not a frame rate: {text!r} (e.g. 25 or 30000/1001)") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"frame rate must be positive, got {text!r}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def _add_mask_arguments(parser: argparse.ArgumentParser, *, per_frame: bool = True) -> None:
@@ -53,7 +33,7 @@ def _add_mask_arguments(parser: argparse.ArgumentParser, *, per_frame: bool = Tr
                        help="a mask pixel above T is removed (default: 0 for PNG, 127 for JPEG/video)")
     group.add_argument("--resize-mask", action="store_true",
                        help="scale masks of another size to the frame size instead of refusing them")
-    group.add_argument("--dilate", type=_non_negative, default=DEFAULT_DILATE, metavar="N",
+    group.add_argument("--dilate", type=non_negative_int, default=DEFAULT_DILATE, metavar="N",
                        help=f"grow the mask by N pixels before filling (default {DEFAULT_DILATE})")
     group.add_argument("--tracker", metavar="NAME", default=None,
                        help="mask tracker for --mask/--box (default: the package's best)")
@@ -63,9 +43,9 @@ def _add_mask_arguments(parser: argparse.ArgumentParser, *, per_frame: bool = Tr
 
 def _add_range_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("range")
-    group.add_argument("--start", type=_non_negative, default=0, metavar="N",
+    group.add_argument("--start", type=non_negative_int, default=0, metavar="N",
                        help="first frame to process (index, default 0)")
-    group.add_argument("--end", type=_non_negative, default=None, metavar="N",
+    group.add_argument("--end", type=non_negative_int, default=None, metavar="N",
                        help="stop before this frame index (default: the end)")
 
 
@@ -99,7 +79,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     enc.add_argument("--crf", type=int, help="quality: lower is better (x264 default here 18)")
     enc.add_argument("--preset", help="encoder speed preset (x264: ultrafast ... veryslow)")
     enc.add_argument("--pix-fmt", help="pixel format (default yuv420p; yuv444p for odd sizes)")
-    enc.add_argument("--fps", type=_fraction, metavar="RATE",
+    enc.add_argument("--fps", type=frame_rate, metavar="RATE",
                      help="frame rate for frame-folder inputs (default 25)")
     enc.add_argument("--no-audio", action="store_true", help="drop the audio track")
     enc.add_argument("-y", "--overwrite", action="store_true", help="replace existing outputs")

@@ -60,7 +60,7 @@ def test_evaluate_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> Non
     out = json.loads(capsys.readouterr().out)
     assert out["means"][0]["tracker"] == "dis" and out["means"][0]["frames"] == 4
     assert evaluate.run(parse(evaluate, [str(data_dir / "nope")])) == 2
-    assert "error: data_dir" in capsys.readouterr().out
+    assert "error: data_dir" in capsys.readouterr().err
     with pytest.raises(TrackingError, match="clips"):
         evaluate.evaluate(data_dir, clips=["sparse"])
 

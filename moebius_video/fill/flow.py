@@ -71,7 +71,7 @@ class PairFlow:
         to_a: ``h, w, 2`` float32 flow at ``b`` pointing into ``a``.
         to_b: ``h, w, 2`` float32 flow at ``a`` pointing into ``b``.
         ok_b: ``h, w`` bool, where ``to_a`` passed the forward-backward check.
-        ok_a: ``h, w`` bool, where ``to_b`` passed the check.
+        ok_a: ``h, w`` bool, where ``to_b`` passed the check (``None`` when not asked for).
         known: False when too little background was visible to estimate any motion.
         cut: True when ``a`` and ``b`` do not show the same scene.
         motion: Median background motion, in full-resolution px.
@@ -80,7 +80,7 @@ class PairFlow:
     to_a: np.ndarray
     to_b: np.ndarray
     ok_b: np.ndarray
-    ok_a: np.ndarray
+    ok_a: np.ndarray | None
     known: bool
     cut: bool
     motion: float
@@ -127,25 +127,32 @@ def push_pull_fill(values: np.ndarray, known: np.ndarray, levels: int = 12) -> n
     """
     if known.all() or not known.any():
         return values.copy()
+    known_u8 = known.view(np.uint8)
     weight = known.astype(np.float32)
-    num = values * weight[..., None]
+    num = np.zeros_like(values)
+    cv2.copyTo(values, known_u8, num)  # values * weight, weight being 0 or 1 here
     nums, weights = [num], [weight]
     while len(nums) < levels and min(weights[-1].shape) >= 4:
         n = cv2.pyrDown(nums[-1])
         nums.append(n if n.ndim == 3 else n[..., None])
         weights.append(cv2.pyrDown(weights[-1]))
     w_c = weights[-1][..., None]
-    mean = np.float32(cv2.mean(values, mask=known.view(np.uint8))[: values.shape[-1]])
+    mean = np.float32(cv2.mean(values, mask=known_u8)[: values.shape[-1]])
     filled = np.where(w_c > 1e-6, nums[-1] / np.maximum(w_c, 1e-6), mean).astype(np.float32)
-    for num_l, w_l in zip(reversed(nums[:-1]), reversed(weights[:-1])):
+    # Coarse levels blend their own average with the coarser fill; the finest level's
+    # weight is 0 or 1, so there the known values are kept and the rest is the fill.
+    for num_l, w_l in zip(reversed(nums[1:-1]), reversed(weights[1:-1])):
         h, w = w_l.shape
         up = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
         if up.ndim == 2:
             up = up[..., None]
         alpha = np.minimum(w_l, 1.0)[..., None]
         filled = num_l / np.maximum(w_l[..., None], 1e-6) * alpha + up * (1.0 - alpha)
-    out = values.copy()
-    np.copyto(out, filled.astype(np.float32), where=~known[..., None])
+    h, w = known.shape
+    out = cv2.resize(filled.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    if out.ndim == 2:
+        out = out[..., None]
+    cv2.copyTo(values, known_u8, out)
     return out
 
 
@@ -213,8 +220,12 @@ class FlowEstimator:
         inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
         return (err <= tol + self.config.fb_beta) & inside
 
-    def __call__(self, a: LowResFrame, b: LowResFrame) -> PairFlow:
-        """Background flow between ``a`` and the next frame ``b``."""
+    def __call__(self, a: LowResFrame, b: LowResFrame, *, check_forward: bool = True) -> PairFlow:
+        """Background flow between ``a`` and the next frame ``b``.
+
+        ``check_forward=False`` skips the consistency check of ``to_b`` (``ok_a`` is then
+        ``None``): a causal filler only carries content forward, along ``to_a``.
+        """
         cfg = self.config
         h, w = b.gray.shape
         bg_a, bg_b = ~a.hole, ~b.hole
@@ -241,7 +252,7 @@ class FlowEstimator:
         to_b = push_pull_fill(raw_b, bg_a)
         xs, ys = self.grid(h, w)
         ok_b = self._consistent(to_a, to_b)
-        ok_a = self._consistent(to_b, to_a)
+        ok_a = self._consistent(to_b, to_a) if check_forward else None
 
         good = ok_b & bg_b
         consistent = cv2.countNonZero(good.view(np.uint8)) / max(cv2.countNonZero(bg_b.view(np.uint8)), 1)

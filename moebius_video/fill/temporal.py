@@ -44,7 +44,7 @@ import numpy as np
 
 from moebius_video.errors import InvalidArgumentError
 from moebius_video.fill.base import Filler, FillResult, FutureFrame, check_frame_and_mask
-from moebius_video.fill.blend import paste_compensated
+from moebius_video.fill.blend import SEAM_BAND, paste_compensated
 from moebius_video.fill.flow import (
     FlowConfig,
     FlowEstimator,
@@ -64,6 +64,18 @@ _SEAM_MARGIN = 112
 
 def _count(mask: np.ndarray) -> int:
     return cv2.countNonZero(mask.view(np.uint8))
+
+
+def _median_int(values: np.ndarray) -> np.ndarray:
+    """``np.median(values, axis=0)`` of an ``n, c`` int16 array in [-255, 255], by histogram."""
+    n = values.shape[0]
+    out = np.empty(values.shape[1], np.float64)
+    for c in range(values.shape[1]):
+        cum = np.cumsum(np.bincount(values[:, c] + 255, minlength=511))
+        lo = np.searchsorted(cum, (n - 1) // 2, side="right")
+        hi = np.searchsorted(cum, n // 2, side="right")
+        out[c] = (lo + hi) / 2 - 255
+    return out
 
 
 @dataclass(frozen=True)
@@ -124,6 +136,9 @@ class Memory:
     age: np.ndarray
     static: bool = True
     exposure: np.ndarray = field(default_factory=lambda: np.zeros((_INVALID_AGE + 1, 3), np.float32))
+    #: Buffers the next warp writes into (swapped with ``canvas``/``age``): fresh
+    #: frame-sized allocations every frame cost page faults.
+    spare: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
     def empty(cls, height: int, width: int) -> Memory:
@@ -141,22 +156,36 @@ class Memory:
         age. ``exposure[a]`` is what a pixel of age ``a`` needs to match the frame.
         """
         sl = (slice(None, None, stride), slice(None, None, stride))
-        sel = known[sl] & (self.age[sl] == age) & (self.canvas[sl][..., 3] == 255)
+        canvas = np.ascontiguousarray(self.canvas[sl])
+        sel = known[sl] & (self.age[sl] == age) & (canvas[..., 3] == 255)
         if cv2.countNonZero(sel.view(np.uint8)) < 50:
             return
-        diff = image[sl][sel].astype(np.int16) - self.canvas[sl][..., :3][sel]
-        d = np.median(diff, axis=0).astype(np.float32) - self.exposure[age]
+        # Gather whole RGBA pixels as one uint32 each (much faster than per channel).
+        frame = cv2.cvtColor(np.ascontiguousarray(image[sl]), cv2.COLOR_RGB2RGBA)
+        seen = frame.view(np.uint32)[..., 0][sel].view(np.uint8).reshape(-1, 4)
+        kept = canvas.view(np.uint32)[..., 0][sel].view(np.uint8).reshape(-1, 4)
+        diff = seen[:, :3].astype(np.int16) - kept[:, :3]
+        d = _median_int(diff).astype(np.float32) - self.exposure[age]
         self.exposure += np.clip(d, -30.0, 30.0)
 
-    def corrected(self, box: tuple[int, int, int, int]) -> np.ndarray:
-        """RGB content inside ``box = (y0, y1, x0, x1)`` with the exposure correction."""
+    def corrected(
+        self, box: tuple[int, int, int, int], inner: tuple[int, int, int, int] | None = None
+    ) -> np.ndarray:
+        """RGB content inside ``box = (y0, y1, x0, x1)`` with the exposure correction.
+
+        ``inner`` (a box within ``box``, same coordinates): only there is the correction
+        applied, the rest is returned as remembered (for callers that read no further).
+        """
         y0, y1, x0, x1 = box
-        rgb = self.canvas[y0:y1, x0:x1, :3]
+        out = cv2.cvtColor(self.canvas[y0:y1, x0:x1], cv2.COLOR_RGBA2RGB)  # drops validity
         if not self.exposure.any():
-            return np.ascontiguousarray(rgb)
-        age = self.age[y0:y1, x0:x1]
+            return out
+        cy0, cy1, cx0, cx1 = inner if inner is not None else box
+        age = self.age[cy0:cy1, cx0:cx1]
         shift = cv2.LUT(cv2.merge([age, age, age]), self.exposure.reshape(-1, 1, 3))
-        return cv2.add(rgb, shift, dtype=cv2.CV_8U)  # rounds and saturates
+        part = out[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
+        cv2.add(part, shift, dst=part, dtype=cv2.CV_8U)  # rounds and saturates
+        return out
 
     def valid(self, max_age: int) -> np.ndarray:
         """``H, W`` bool, pixels holding real content no older than ``max_age``."""
@@ -164,9 +193,21 @@ class Memory:
 
     def observe(self, image: np.ndarray, known: np.ndarray, age: int) -> None:
         """Store the pixels of ``image`` where ``known`` with the given ``age``."""
-        sel = known.view(np.uint8)
-        cv2.copyTo(cv2.cvtColor(image, cv2.COLOR_RGB2RGBA), sel, self.canvas)
-        cv2.copyTo(np.full_like(self.age, age), sel, self.age)
+        # Written in place: the frame over the whole canvas, then the old content put back
+        # where ``known`` is False (a small window, usually), without new buffers.
+        unknown = ~known
+        box = mask_bbox(unknown)
+        if box is not None:
+            y0, y1, x0, x1 = box
+            saved, saved_age = self.canvas[y0:y1, x0:x1].copy(), self.age[y0:y1, x0:x1].copy()
+        canvas = cv2.cvtColor(image, cv2.COLOR_RGB2RGBA, dst=self.canvas)  # alpha = 255
+        if canvas is not self.canvas and not np.shares_memory(canvas, self.canvas):
+            self.canvas = canvas
+        self.age.fill(age)
+        if box is not None:
+            keep = unknown[y0:y1, x0:x1].view(np.uint8)
+            cv2.copyTo(saved, keep, self.canvas[y0:y1, x0:x1])
+            cv2.copyTo(saved_age, keep, self.age[y0:y1, x0:x1])
         self.exposure[age] = 0.0
 
     def forget(self) -> None:
@@ -219,7 +260,8 @@ class TemporalFiller(Filler):
         self._shape: tuple[int, int] | None = None
         self._low_shape: tuple[int, int] = (0, 0)
         self._estimator: FlowEstimator | None = None
-        self._grid: tuple[np.ndarray, np.ndarray] | None = None
+        self._grid: np.ndarray | None = None
+        self._map: np.ndarray | None = None
         self._low: dict[int, LowResFrame] = {}
         self._pairs: dict[int, PairFlow] = {}
         self._memory: Memory | None = None
@@ -237,7 +279,7 @@ class TemporalFiller(Filler):
         scale = width / self._low_shape[1]
         self._estimator = FlowEstimator(self.config.flow, scale=scale)
         xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-        self._grid = (xs, ys)
+        self._grid = cv2.merge([xs, ys])  # H, W, 2: the identity map
         self._memory = Memory.empty(height, width)
 
     def _low_res(self, index: int, image: np.ndarray, mask: np.ndarray) -> LowResFrame:
@@ -251,7 +293,8 @@ class TemporalFiller(Filler):
         pair = self._pairs.get(a)
         if pair is None:
             assert self._estimator is not None
-            pair = self._estimator(self._low[a], self._low[a + 1])
+            # The check of the forward flow only serves the future memory.
+            pair = self._estimator(self._low[a], self._low[a + 1], check_forward=self.lookahead > 0)
             self._pairs[a] = pair
         return pair
 
@@ -260,20 +303,29 @@ class TemporalFiller(Filler):
         assert self._grid is not None and self._shape is not None
         h, w = self._shape
         lh, lw = flow.shape[:2]
-        full = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
-        xs, ys = self._grid
-        mx = xs + full[..., 0] * (w / lw)
-        my = ys + full[..., 1] * (h / lh)
-        canvas = cv2.remap(memory.canvas, mx, my, self.config.interpolation,
+        # Scaling commutes with the (linear) upsampling: scale the small field, then add
+        # the pixel grid in place to get one 2-channel map shared by the remaps.
+        scaled = flow * np.float32([w / lw, h / lh])
+        if self._map is None:
+            self._map = np.empty((h, w, 2), np.float32)
+        full = cv2.resize(scaled, (w, h), dst=self._map, interpolation=cv2.INTER_LINEAR)
+        cv2.add(full, self._grid, dst=full)
+        if memory.spare is None:
+            memory.spare = (np.empty_like(memory.canvas), np.empty_like(memory.age))
+        canvas, age = memory.spare
+        canvas = cv2.remap(memory.canvas, full, None, self.config.interpolation, dst=canvas,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
         if self.config.interpolation != cv2.INTER_LINEAR:
             # Validity must not ring: a pixel is valid only if every neighbour it blends is.
-            canvas[..., 3] = cv2.remap(memory.canvas[..., 3], mx, my, cv2.INTER_LINEAR,
-                                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        age = cv2.remap(memory.age, mx, my, cv2.INTER_NEAREST,
+            alpha = cv2.remap(memory.canvas[..., 3], full, None, cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        else:
+            alpha = np.ascontiguousarray(canvas[..., 3])
+        age = cv2.remap(memory.age, full, None, cv2.INTER_NEAREST, dst=age,
                         borderMode=cv2.BORDER_CONSTANT, borderValue=_INVALID_AGE)
-        ok_full = cv2.resize(ok.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
-        canvas[..., 3] = np.where((canvas[..., 3] == 255) & (ok_full > 0), 255, 0).astype(np.uint8)
+        ok_full = cv2.resize(ok.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+        canvas[..., 3] = cv2.multiply(cv2.compare(alpha, 254, cv2.CMP_GT), ok_full)
+        memory.spare = (memory.canvas, memory.age)
         memory.canvas, memory.age = canvas, age
 
     def _advance(self, memory: Memory, pair: PairFlow, flow: np.ndarray, ok: np.ndarray,
@@ -293,7 +345,7 @@ class TemporalFiller(Filler):
             memory.static = False
             self._warp(memory, flow, ok)
         if age_step:
-            memory.age = cv2.add(memory.age, age_step)  # saturates at 255 = invalid
+            cv2.add(memory.age, age_step, dst=memory.age)  # saturates at 255 = invalid
             memory.exposure = np.roll(memory.exposure, age_step, axis=0)
             memory.exposure[:age_step] = 0.0
 
@@ -317,6 +369,7 @@ class TemporalFiller(Filler):
         memory.observe(last.image, ~last.mask, reach)
         for k in range(reach, 0, -1):
             pair = self._pairs[t + k - 1]
+            assert pair.ok_a is not None
             self._advance(memory, pair, pair.to_b, pair.ok_a, age_step=0)
             if k - 1 >= 1:
                 frame = future[k - 2]
@@ -390,6 +443,8 @@ class TemporalFiller(Filler):
             box = mask_bbox(mask, margin=_SEAM_MARGIN)
             assert box is not None
             y0, y1, x0, x1 = box
+            # The paste reads the source only within SEAM_BAND px of the hole.
+            seam_box = mask_bbox(mask, margin=SEAM_BAND)
             remaining = mask.copy()
             # Per pixel the source nearest in time first; what it cannot give (invalid, or
             # rejected as mismatching) is offered to the other source.
@@ -405,7 +460,7 @@ class TemporalFiller(Filler):
                 if not _count(use):
                     continue
                 written = paste_compensated(
-                    out[y0:y1, x0:x1], image[y0:y1, x0:x1], src.corrected(box),
+                    out[y0:y1, x0:x1], image[y0:y1, x0:x1], src.corrected(box, seam_box),
                     valid[y0:y1, x0:x1], use[y0:y1, x0:x1], mask[y0:y1, x0:x1],
                     compensate=cfg.seam_compensation, max_mismatch=cfg.max_mismatch,
                 )

@@ -18,6 +18,7 @@ import bisect
 import collections
 import logging
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -41,17 +42,18 @@ logger = logging.getLogger(__name__)
 _CHECKED_FRAMES = 48  # frames decoded at open to see whether timestamps can be trusted
 
 
-class _Backend:
+class _Backend(ABC):
     """Interface of the back ends: a length and upright frames by index."""
 
+    @abstractmethod
     def __len__(self) -> int:
-        raise NotImplementedError
+        """Number of frames."""
 
+    @abstractmethod
     def get_many(self, indices: list[int]) -> list[np.ndarray]:
         """Upright RGB frames for valid ``indices`` (any order)."""
-        raise NotImplementedError
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most back ends have nothing to release
         """Release files and decoders."""
 
 

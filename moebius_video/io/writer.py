@@ -21,6 +21,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -81,27 +82,28 @@ def _container_holds(container: av.container.OutputContainer, codec: str) -> boo
 # --------------------------------------------------------------------------------------
 
 
-class _Encoder:
+class _Encoder(ABC):
     """Interface of the sink's back ends; every method but ``__init__`` runs in one thread."""
 
     width: int
     height: int
     temp_path: Path
 
+    @abstractmethod
     def encode(self, frame: Frame) -> None:
-        raise NotImplementedError
+        """Encode one frame."""
 
+    @abstractmethod
     def finish(self) -> None:
         """Flush everything to the temporary output and close it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def commit(self, target: Path, overwrite: bool) -> None:
         """Move the finished temporary output to ``target``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def discard(self) -> None:
         """Close whatever is open and delete the temporary output (never raises)."""
-        raise NotImplementedError
 
 
 class _PngFolderEncoder(_Encoder):

@@ -259,3 +259,15 @@ def test_keyframes_are_tracked_both_ways(tmp_path: Path) -> None:
     (keys / "00099.png").write_bytes((masks_dir / "00000.png").read_bytes())
     with pytest.raises(InvalidMaskError, match="frame 99, but the video has 16"):
         remove_object(clip, tmp_path / "o2.mp4", MaskInput(keyframes=keys), progress=False)
+
+
+def test_saved_masks_folder_is_not_private(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    sc = scene(frames=3)
+    clip, _, first = clip_with_masks(tmp_path, sc, audio=False)
+    remove_object(clip, None, MaskInput(mask=first), save_masks=tmp_path / "used", progress=False)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "used").stat().st_mode) == 0o777 & ~umask

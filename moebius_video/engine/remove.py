@@ -209,7 +209,10 @@ class MaskFolderWriter:
         save_mask(self._tmp / f"{name}.png", mask)
 
     def close(self) -> None:
-        """Move the finished folder into place."""
+        """Move the finished folder into place (with the umask's permissions, not mkdtemp's)."""
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self._tmp, 0o777 & ~umask)
         if self.folder.exists():
             shutil.rmtree(self.folder) if self.folder.is_dir() else self.folder.unlink()
         os.replace(self._tmp, self.folder)

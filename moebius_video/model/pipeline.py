@@ -40,6 +40,7 @@ from moebius_video.model.geometry import (
     resize_image,
     resize_mask,
 )
+from moebius_video.model.latent import PixelUnshuffleLatent, is_latent_folder
 from moebius_video.model.network import MoebiusNetwork
 from moebius_video.model.sampling import denoise, make_scheduler
 
@@ -49,6 +50,14 @@ logger = logging.getLogger(__name__)
 OFFICIAL_REPO = "hustvl/Moebius"
 OFFICIAL_VARIANT = "pretrained"
 VAE_REPO = "hustvl/PixelHacker"
+
+#: Models that ship inside the package, by name (``from_pretrained("moebius-tiny")``).
+SHIPPED_MODELS = {
+    "moebius-tiny": Path(__file__).resolve().parent.parent / "assets" / "models" / "moebius-tiny",
+}
+
+#: Key of ``model_index.json`` that holds a model's recommended call settings.
+DEFAULTS_KEY = "moebius_video_defaults"
 
 _OUTPUT_TYPES = ("pil", "np", "pt", "latent")
 
@@ -153,11 +162,19 @@ def _as_list(x: Any) -> list[Any]:
 
 # ---------------------------------------------------------------------------- loading helpers
 def _resolve_local(name_or_path: str | os.PathLike[str], subfolder: str | None = None) -> Path:
-    """A local path as is; a ``owner/name`` repository from the local Hugging Face cache."""
+    """A shipped model by name, a local path as is, an ``owner/name`` repository from the cache."""
+    name = str(name_or_path)
+    if name in SHIPPED_MODELS:
+        shipped = SHIPPED_MODELS[name]
+        if not (shipped / "model_index.json").is_file():
+            raise CheckpointError(
+                f"the shipped model {name!r} is missing from this installation ({shipped}); "
+                "reinstall moebius-video"
+            )
+        return shipped
     path = Path(name_or_path).expanduser()
     if path.exists():
         return path
-    name = str(name_or_path)
     if name.count("/") != 1 or name.startswith((".", "/")):
         raise CheckpointError(f"no such file or folder: {name}")
     try:
@@ -187,13 +204,16 @@ def _find_reference_vae(folder: Path) -> Path | None:
 def _load_vae(source: Any, torch_dtype: torch.dtype | None) -> Any:
     from diffusers import AutoencoderKL
 
-    if isinstance(source, AutoencoderKL):
+    if isinstance(source, (AutoencoderKL, PixelUnshuffleLatent)):
         return torch.nn.Module.to(source, dtype=torch_dtype) if torch_dtype is not None else source
     folder = Path(source)
     if not (folder / "config.json").is_file():
         raise CheckpointError(
             f"VAE folder {folder} has no config.json (its scaling factor lives there)"
         )
+    if is_latent_folder(folder):
+        latent = PixelUnshuffleLatent.from_pretrained(folder)
+        return latent.to(dtype=torch_dtype) if torch_dtype is not None else latent
     # low_cpu_mem_usage=False: the same result without the optional `accelerate` package.
     kwargs: dict[str, Any] = {"local_files_only": True, "low_cpu_mem_usage": False}
     if torch_dtype is not None:
@@ -237,10 +257,16 @@ class MoebiusInpaintingPipeline:
 
     Args:
         network: The denoising network (put in eval mode here).
-        vae: A diffusers ``AutoencoderKL`` with ``latent_channels == network.config.out_channels``.
+        vae: A diffusers ``AutoencoderKL`` (or the invertible
+            :class:`~moebius_video.model.latent.PixelUnshuffleLatent` of the small models)
+            with ``latent_channels == network.config.out_channels``.
         scheduler: A diffusers ``DDIMScheduler`` (default: the reference's settings).
         context: Context around the hole's bounding box, per side, relative to its longer side.
         feather: Radius of the softened paste edge, in frame pixels, inside the hole.
+        defaults: The model's recommended call settings (``num_inference_steps``,
+            ``guidance_scale``), read from and written to ``model_index.json``; callers that
+            want the model's own settings read them here (the call's defaults stay the
+            reference's).
     """
 
     def __init__(
@@ -251,6 +277,7 @@ class MoebiusInpaintingPipeline:
         *,
         context: float = 0.5,
         feather: float = 3.0,
+        defaults: dict[str, Any] | None = None,
     ) -> None:
         if vae.config.latent_channels != network.config.latent_channels:
             raise InvalidArgumentError(
@@ -262,6 +289,7 @@ class MoebiusInpaintingPipeline:
         self.scheduler = scheduler if scheduler is not None else make_scheduler()
         self.context = context
         self.feather = feather
+        self.defaults: dict[str, Any] = dict(defaults or {})
 
     # ------------------------------------------------------------------ properties
     @property
@@ -274,6 +302,9 @@ class MoebiusInpaintingPipeline:
 
     @property
     def vae_scale_factor(self) -> int:
+        factor = getattr(self.vae, "scale_factor", None)
+        if isinstance(factor, int):
+            return factor
         return 2 ** (len(self.vae.config.block_out_channels) - 1)
 
     @property
@@ -352,9 +383,15 @@ class MoebiusInpaintingPipeline:
             subfolder or (OFFICIAL_VARIANT if str(pretrained) == OFFICIAL_REPO else None),
         )
         scheduler = None
+        defaults: dict[str, Any] = {}
         if root.is_file():
             folder, weights = root.parent, root
         elif (root / "model_index.json").is_file():
+            try:
+                index = json.loads((root / "model_index.json").read_text())
+            except ValueError as exc:
+                raise CheckpointError(f"{root / 'model_index.json'} is not JSON: {exc}") from exc
+            defaults = dict(index.get(DEFAULTS_KEY) or {})
             folder = root / "unet"
             weights = find_weights(folder)
             if (root / "scheduler" / "scheduler_config.json").is_file():
@@ -394,13 +431,21 @@ class MoebiusInpaintingPipeline:
         network = load_network(weights, config, device=device, dtype=torch_dtype)
         vae_model = _load_vae(vae, torch_dtype).to(device=device or "cpu")
         logger.info("loaded Moebius weights from %s", weights)
+        pipeline_kwargs.setdefault("defaults", defaults)
         return cls(network, vae_model, scheduler, **pipeline_kwargs)
 
-    def save_pretrained(self, save_directory: str | os.PathLike[str]) -> None:
+    def save_pretrained(
+        self, save_directory: str | os.PathLike[str], *, dtype: torch.dtype | None = None
+    ) -> None:
         """Write the diffusers layout: ``model_index.json``, ``unet/``, ``vae/``, ``scheduler/``.
 
         ``unet/diffusion_pytorch_model.safetensors`` holds the whole network with the
         reference's keys (``embedding_layer.weight``, ``diff_model.*``).
+
+        Args:
+            save_directory: Folder to write (created if needed).
+            dtype: Store the network's floating tensors in this dtype (e.g. ``torch.float16``
+                halves the file; loading casts back to the dtype asked for).
         """
         import diffusers
         from safetensors.torch import save_file
@@ -412,13 +457,24 @@ class MoebiusInpaintingPipeline:
             "_class_name": type(self).__name__,
             "_diffusers_version": diffusers.__version__,
             "unet": ["moebius_video", "MoebiusNetwork"],
-            "vae": ["diffusers", "AutoencoderKL"],
+            "vae": (
+                ["moebius_video", type(self.vae).__name__]
+                if isinstance(self.vae, PixelUnshuffleLatent)
+                else ["diffusers", "AutoencoderKL"]
+            ),
             "scheduler": ["diffusers", "DDIMScheduler"],
         }
+        if self.defaults:
+            index[DEFAULTS_KEY] = dict(self.defaults)
         (root / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
         config = {"_class_name": "MoebiusNetwork", **network.config.to_dict()}
         (root / "unet" / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        state = {k: v.detach().contiguous().cpu() for k, v in network.state_dict().items()}
+        state = {}
+        for key, value in network.state_dict().items():
+            value = value.detach().contiguous().cpu()
+            if dtype is not None and value.is_floating_point():
+                value = value.to(dtype)
+            state[key] = value
         save_file(state, str(root / "unet" / "diffusion_pytorch_model.safetensors"))
         self.vae.save_pretrained(str(root / "vae"), safe_serialization=True)
         self.scheduler.save_pretrained(str(root / "scheduler"))

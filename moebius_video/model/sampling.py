@@ -70,11 +70,18 @@ def guided_noise(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One CFG network evaluation.
 
+    With ``guidance_scale == 1`` the guided prediction *is* the conditional one, so only the
+    conditional half is run (half the compute; the small shipped models are used that way).
+
     Returns:
-        ``(raw, guided)``: the ``2B`` raw predictions (uncond rows first) and the ``B`` guided ones.
+        ``(raw, guided)``: the ``2B`` raw predictions (uncond rows first; only the ``B``
+        conditional rows when ``guidance_scale == 1``) and the ``B`` guided ones.
     """
     b = latents.shape[0]
     x = torch.cat([latents, latent_mask, masked_latents], dim=1)
+    if guidance_scale == 1.0:
+        cond = network(x.to(network.dtype), timestep, network.cfg_input_ids(b)[b:])
+        return cond, cond
     x = torch.cat([x, x]).to(network.dtype)
     raw = network(x, timestep, network.cfg_input_ids(b))
     uncond, cond = raw.chunk(2)

@@ -30,6 +30,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_gpu)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():  # type: ignore[no-untyped-def]
+    """One intra-op thread: on a small shared CPU two spinning threads run up to ~10x slower,
+    and the suite's work is many tiny tensors, where threads only add overhead."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """The real-footage folder, or a skip with the reason when it is absent."""

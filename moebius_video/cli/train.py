@@ -1,0 +1,115 @@
+"""``moebius-video train``: train (or distil) a Moebius network; the same command under torchrun."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from moebius_video.cli.argtypes import non_negative_int, positive_float, positive_int
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"widths must be positive integers, got {text!r}")
+    return values
+
+
+def _str_list(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``train`` to the subcommands."""
+    p = sub.add_parser(
+        "train", parents=[common],
+        help="train a Moebius inpainting network on image folders and videos",
+        description="Train a small Moebius network (latent diffusion on an invertible "
+        "pixel-unshuffle latent) on photos and video frames with free-form, box and "
+        "object-shaped holes. Multi-GPU / multi-node: run the same command under "
+        "`torchrun --nproc_per_node N -m moebius_video train ...`. The EMA weights are "
+        "exported to OUT/model, loadable with --model OUT/model.",
+    )
+    p.add_argument("data", nargs="+", metavar="DATA",
+                   help="image folders, video files or folders of them (a held-out part of "
+                   "every root is kept for `eval image`)")
+    p.add_argument("-o", "--output", required=True, metavar="RUN",
+                   help="run folder: checkpoint.pt, log.jsonl, model/")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in RUN from its checkpoint")
+    p.add_argument("--steps", type=positive_int, help="optimizer steps to reach (default 2000)")
+    p.add_argument("--max-minutes", type=positive_float,
+                   help="stop cleanly after this long (resume later with --resume)")
+    p.add_argument("--batch-size", type=positive_int, help="images per step per process (16)")
+    p.add_argument("--crop", dest="crop_size", type=positive_int,
+                   help="training crop side in pixels (128)")
+    p.add_argument("--latent-factor", type=positive_int, help="pixel-unshuffle factor (4)")
+    p.add_argument("--widths", dest="block_out_channels", type=_int_list,
+                   help="network widths, e.g. 32,64,128 (default)")
+    p.add_argument("--prediction-type", choices=("sample", "epsilon", "v_prediction"),
+                   help="network target (default sample; the reference uses epsilon)")
+    p.add_argument("--lr", type=positive_float, help="peak learning rate (1e-3)")
+    p.add_argument("--warmup-steps", type=non_negative_int, help="warm-up steps (100)")
+    p.add_argument("--ema-decay", type=float, help="EMA decay per step (0.995)")
+    p.add_argument("--hole-weight", type=float, help="extra loss weight inside holes (10)")
+    p.add_argument("--uncond-prob", type=float, help="classifier-free dropout probability (0.1)")
+    p.add_argument("--masks", dest="mask_kinds", type=_str_list,
+                   help="hole kinds: thin,medium,thick,box,object (default all)")
+    p.add_argument("--workers", dest="num_workers", type=non_negative_int,
+                   help="DataLoader worker processes (0)")
+    p.add_argument("--seed", type=non_negative_int, help="seed (0)")
+    p.add_argument("--log-every", type=positive_int, help="steps between log lines (10)")
+    p.add_argument("--save-every", type=positive_int, help="steps between checkpoints (200)")
+    p.add_argument("--init-from", metavar="MODEL", help="start from these weights (folder or name)")
+    p.add_argument("--teacher", metavar="MODEL",
+                   help="distil from this Moebius model (same latent space)")
+    p.add_argument("--distill-weight", type=positive_float, help="weight of the distillation loss")
+    p.add_argument("--distill-blocks", type=_str_list,
+                   help="blocks for feature alignment, e.g. down.1,up.0")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to train (auto)")
+    p.add_argument("--export-dtype", choices=("float16", "bfloat16", "float32"),
+                   help="dtype of the exported weights (float16)")
+    p.add_argument("--default-steps", type=positive_int,
+                   help="recommended DDIM steps saved with the model (4)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
+    p.set_defaults(func=run)
+
+
+_CONFIG_FLAGS = (
+    "steps", "batch_size", "crop_size", "latent_factor", "block_out_channels", "prediction_type",
+    "lr", "warmup_steps", "ema_decay", "hole_weight", "uncond_prob", "mask_kinds", "num_workers",
+    "seed", "log_every", "save_every", "init_from", "teacher", "distill_weight", "distill_blocks",
+    "device", "export_dtype", "default_steps",
+)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``moebius-video train``."""
+    from moebius_video.train.trainer import TrainConfig, config_from_args, load_checkpoint, train
+
+    kwargs = {name: getattr(args, name) for name in _CONFIG_FLAGS}
+    if args.resume:
+        from pathlib import Path
+
+        # A resumed run keeps its saved settings; flags given now override them.
+        saved = load_checkpoint(Path(args.output) / "checkpoint.pt")["config"]
+        base = TrainConfig.from_dict({**saved, "roots": tuple(args.data), "output_dir": args.output})
+        merged = {**base.to_dict(), **{k: v for k, v in kwargs.items() if v is not None}}
+        config = TrainConfig.from_dict(merged)
+    else:
+        config = config_from_args(args.data, args.output, **kwargs)
+    result = train(config, resume=args.resume, max_minutes=args.max_minutes, progress=args.progress)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"step {result.step}/{config.steps}: loss {result.final_loss:.4f}, "
+              f"{result.images_per_second:.1f} images/s over {result.seconds:.0f} s "
+              f"({result.world_size} process(es))")
+        if result.world_size > 1:
+            print(f"replicas in sync: parameter sums {result.replica_checksums}")
+        print(f"checkpoint: {result.checkpoint}")
+        print(f"model:      {result.model_dir}  (use with --model {result.model_dir})")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,193 @@
+"""The Moebius training objective: latent diffusion conditioned on the mask and the masked image.
+
+As in the reference (hustvl/Moebius ``train.py``, inherited from PixelHacker): encode the image
+and the masked image, noise the image latents to a uniformly drawn timestep, feed the network
+``cat([noisy, latent_mask, masked_latents])`` with the conditional task ids, and regress its
+output on the scheduler's target with a mean squared error. The task ids are replaced by the
+unconditional ones with probability ``uncond_prob``, which is what makes classifier-free
+guidance possible at sampling time.
+
+The target follows ``scheduler.config.prediction_type``: ``"epsilon"`` (the reference's),
+``"v_prediction"`` or ``"sample"`` (the clean latents; what the shipped ``moebius-tiny`` uses,
+see :mod:`moebius_video.model.latent` for why).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from moebius_video.errors import InvalidArgumentError
+
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """Settings of :func:`diffusion_loss`.
+
+    Attributes:
+        uncond_prob: Probability of training a sample with the unconditional ids (CFG dropout).
+        hole_weight: Extra loss weight inside the latent hole (0 = the reference's plain MSE;
+            ``w`` makes a hole position count ``1 + w`` times).
+    """
+
+    uncond_prob: float = 0.1
+    hole_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.uncond_prob <= 1.0:
+            raise InvalidArgumentError(f"uncond_prob must be in [0, 1], got {self.uncond_prob}")
+        if self.hole_weight < 0:
+            raise InvalidArgumentError(f"hole_weight must be >= 0, got {self.hole_weight}")
+
+
+@dataclass
+class LatentBatch:
+    """A batch in model space.
+
+    Attributes:
+        latents: ``B,C,h,w`` scaled latents of the images.
+        masked_latents: ``B,C,h,w`` scaled latents of the images with the hole zeroed.
+        latent_mask: ``B,1,h,w`` 1 = hole, sampled with nearest neighbours as the pipeline does.
+    """
+
+    latents: torch.Tensor
+    masked_latents: torch.Tensor
+    latent_mask: torch.Tensor
+
+
+@torch.no_grad()
+def encode_batch(vae: Any, image: torch.Tensor, mask: torch.Tensor) -> LatentBatch:
+    """Pixels to model space, exactly as :class:`MoebiusInpaintingPipeline` prepares its input.
+
+    Args:
+        vae: Encoder with the ``AutoencoderKL`` interface.
+        image: ``B,3,H,W`` in [-1, 1].
+        mask: ``B,1,H,W``, 1 = hole.
+
+    Returns:
+        The :class:`LatentBatch` (on the image's device, in the VAE's dtype).
+    """
+    if image.ndim != 4 or mask.ndim != 4 or mask.shape[1] != 1 or image.shape[-2:] != mask.shape[-2:]:
+        raise InvalidArgumentError(
+            f"image must be B,3,H,W and mask B,1,H,W of the same size, got "
+            f"{tuple(image.shape)} and {tuple(mask.shape)}"
+        )
+    hole = (mask > 0.5).to(image.dtype)
+    masked = image * (1 - hole)
+    scale = vae.config.scaling_factor
+    latents = vae.encode(image).latent_dist.sample() * scale
+    masked_latents = vae.encode(masked).latent_dist.sample() * scale
+    latent_mask = F.interpolate(hole, size=latents.shape[-2:]).to(latents.dtype)
+    return LatentBatch(latents, masked_latents, latent_mask)
+
+
+def prediction_target(
+    scheduler: Any, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor
+) -> torch.Tensor:
+    """What the network should output for ``scheduler.config.prediction_type``."""
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        return noise
+    if kind == "v_prediction":
+        return scheduler.get_velocity(latents, noise, timesteps)
+    if kind == "sample":
+        return latents
+    raise InvalidArgumentError(f"prediction_type must be one of {PREDICTION_TYPES}, got {kind!r}")
+
+
+def predicted_clean(
+    scheduler: Any, noisy: torch.Tensor, prediction: torch.Tensor, timesteps: torch.Tensor
+) -> torch.Tensor:
+    """The clean latents implied by a prediction of ``scheduler.config.prediction_type``."""
+    alphas = scheduler.alphas_cumprod.to(device=noisy.device, dtype=torch.float32)[timesteps]
+    a = alphas.sqrt().view(-1, 1, 1, 1).to(noisy.dtype)
+    s = (1 - alphas).sqrt().view(-1, 1, 1, 1).to(noisy.dtype)
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        return (noisy - s * prediction) / a
+    if kind == "v_prediction":
+        return a * noisy - s * prediction
+    if kind == "sample":
+        return prediction
+    raise InvalidArgumentError(f"prediction_type must be one of {PREDICTION_TYPES}, got {kind!r}")
+
+
+def task_ids(network: Any, batch_size: int, uncond_prob: float, generator: Any = None) -> torch.Tensor:
+    """Conditional ids, each row replaced by the unconditional ones with ``uncond_prob``."""
+    ids = network.cfg_input_ids(batch_size)
+    uncond, cond = ids[:batch_size], ids[batch_size:]
+    if uncond_prob <= 0:
+        return cond
+    drop = torch.rand(batch_size, generator=generator, device="cpu") < uncond_prob
+    return torch.where(drop.to(cond.device)[:, None], uncond, cond)
+
+
+@dataclass
+class LossOutput:
+    """The loss and what it was computed from (for logging and distillation)."""
+
+    loss: torch.Tensor
+    noisy: torch.Tensor
+    timesteps: torch.Tensor
+    prediction: torch.Tensor
+    target: torch.Tensor
+
+
+def diffusion_loss(
+    network: Any,
+    scheduler: Any,
+    batch: LatentBatch,
+    config: ObjectiveConfig | None = None,
+    *,
+    generator: torch.Generator | None = None,
+) -> LossOutput:
+    """One evaluation of the training objective.
+
+    Args:
+        network: A :class:`~moebius_video.model.network.MoebiusNetwork` (or a DDP wrapper
+            of one: only ``forward`` and ``cfg_input_ids`` of the underlying module are used).
+        scheduler: A diffusers scheduler with ``add_noise`` and ``config.num_train_timesteps``.
+        batch: Model-space inputs from :func:`encode_batch`.
+        config: Dropout and hole weight.
+        generator: CPU generator for the timesteps, noise and id dropout (reproducible runs).
+
+    Returns:
+        :class:`LossOutput`; ``loss`` is a scalar with a graph to the network's parameters.
+    """
+    config = config or ObjectiveConfig()
+    module = getattr(network, "module", network)
+    latents = batch.latents
+    b = latents.shape[0]
+    steps = scheduler.config.num_train_timesteps
+    timesteps = torch.randint(0, steps, (b,), generator=generator).to(latents.device)
+    noise = torch.randn(latents.shape, generator=generator, dtype=latents.dtype).to(latents.device)
+    noisy = scheduler.add_noise(latents, noise, timesteps)
+    ids = task_ids(module, b, config.uncond_prob, generator)
+    sample = torch.cat([noisy, batch.latent_mask, batch.masked_latents], dim=1)
+    prediction = network(sample, timesteps, ids)
+    target = prediction_target(scheduler, latents, noise, timesteps)
+    error = (prediction.float() - target.float()).pow(2)
+    if config.hole_weight > 0:
+        weight = 1 + config.hole_weight * batch.latent_mask.float()
+        loss = (error * weight).sum() / (weight.sum() * error.shape[1])
+    else:
+        loss = error.mean()
+    return LossOutput(loss, noisy, timesteps, prediction, target)
+
+
+__all__ = [
+    "PREDICTION_TYPES",
+    "LatentBatch",
+    "LossOutput",
+    "ObjectiveConfig",
+    "diffusion_loss",
+    "encode_batch",
+    "predicted_clean",
+    "prediction_target",
+    "task_ids",
+]

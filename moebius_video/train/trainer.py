@@ -1,0 +1,682 @@
+"""Train a Moebius network: one script for one CPU, one GPU, or many under ``torchrun``.
+
+``moebius-video train DATA... -o RUN`` (or :func:`train`) builds the data of
+:mod:`moebius_video.train.data`, the network of :mod:`moebius_video.model`, the objective of
+:mod:`moebius_video.train.objective` and optionally a distillation teacher
+(:mod:`moebius_video.train.distill`), and runs AdamW with warm-up and cosine decay, gradient
+clipping and an exponential moving average (EMA) of the weights. Under ``torchrun`` every
+process trains on its own shard (``DistributedSampler``) and gradients are averaged by
+``DistributedDataParallel`` (NCCL on GPUs, gloo on CPUs); only rank 0 logs and writes.
+
+The run folder holds:
+
+* ``checkpoint.pt``: network, EMA, optimizer, learning-rate schedule, step and config, written
+  to a temporary name and renamed, every ``save_every`` steps, at the end and on Ctrl-C;
+  ``--resume`` continues from it (the model part of the config must match);
+* ``log.jsonl``: one JSON object per ``log_every`` steps (loss, learning rate, images/s);
+* ``model/``: the EMA weights as a pipeline folder
+  (:meth:`~moebius_video.model.MoebiusInpaintingPipeline.save_pretrained`), loadable with
+  ``MoebiusInpaintingPipeline.from_pretrained("RUN/model")``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+
+from moebius_video.errors import CheckpointError, InvalidArgumentError
+from moebius_video.model.config import DDIM_SCHEDULER_CONFIG, MoebiusConfig
+from moebius_video.model.latent import PixelUnshuffleLatent
+from moebius_video.model.network import MoebiusNetwork
+from moebius_video.train.objective import (
+    PREDICTION_TYPES,
+    ObjectiveConfig,
+    diffusion_loss,
+    encode_batch,
+)
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_FORMAT = 1
+
+#: Config fields that define the model; a checkpoint must agree on all of them to resume.
+MODEL_FIELDS = (
+    "crop_size",
+    "latent_factor",
+    "block_out_channels",
+    "cross_attention_dim",
+    "encoder_hid_dim",
+    "num_heads",
+    "prediction_type",
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on.
+
+    Attributes:
+        roots: Image folders, video files or folders of them (see ``discover_sources``).
+        output_dir: The run folder (checkpoint, log, exported model).
+        crop_size: Training crop side in pixels; the network's latent side is
+            ``crop_size // latent_factor`` and it fills ``crop_size`` squares at inference.
+        latent_factor: Pixel-unshuffle factor of the invertible latent.
+        block_out_channels: Network widths (see :class:`MoebiusConfig`).
+        cross_attention_dim: Width of the projected id embeddings.
+        encoder_hid_dim: Width of the id embedding table.
+        num_heads: Lambda heads.
+        prediction_type: What the network predicts (``"sample"``, ``"epsilon"``, ``"v_prediction"``).
+        timestep_spacing: The sampling schedule saved with the model (``"trailing"`` makes
+            1-step sampling start at t = 999 instead of the reference's t = 0).
+        steps: Optimizer steps to reach (a resumed run continues up to this number).
+        batch_size: Images per step per process.
+        lr: Peak learning rate of AdamW.
+        weight_decay: AdamW weight decay.
+        warmup_steps: Linear warm-up length.
+        min_lr_ratio: Cosine decay floor relative to ``lr``.
+        grad_clip: Max gradient norm (0 = off).
+        ema_decay: EMA decay per step.
+        uncond_prob: Probability of the unconditional ids (classifier-free guidance dropout).
+        hole_weight: Extra loss weight inside the hole.
+        mask_kinds: Hole kinds to train with.
+        video_stride: Take every n-th frame of videos.
+        holdout_fraction: Share of the clips/images kept out for evaluation.
+        num_workers: DataLoader worker processes.
+        seed: Seed of data order, masks, noise and initial weights.
+        log_every: Steps between log lines.
+        save_every: Steps between checkpoints.
+        init_from: A pipeline (folder or shipped name) whose network weights start the run.
+        teacher: A pipeline (folder or shipped name) to distil from (same latent space).
+        distill_weight: Weight of the distillation loss next to the diffusion loss.
+        distill_blocks: Blocks for feature alignment (see :mod:`moebius_video.train.distill`).
+        export_dtype: Dtype of the exported weights (``"float16"`` halves the file).
+        default_steps: Recommended DDIM steps written with the exported model.
+        default_guidance: Recommended guidance written with the exported model.
+        device: ``"auto"`` (the local CUDA device if any), ``"cpu"`` or ``"cuda"``.
+    """
+
+    roots: tuple[str, ...]
+    output_dir: str
+    crop_size: int = 128
+    latent_factor: int = 4
+    block_out_channels: tuple[int, ...] = (32, 64, 128)
+    cross_attention_dim: int = 40
+    encoder_hid_dim: int = 72
+    num_heads: int = 8
+    prediction_type: str = "sample"
+    timestep_spacing: str = "trailing"
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    ema_decay: float = 0.995
+    uncond_prob: float = 0.1
+    hole_weight: float = 10.0
+    mask_kinds: tuple[str, ...] = ("thin", "medium", "thick", "box", "object")
+    video_stride: int = 10
+    holdout_fraction: float = 0.15
+    num_workers: int = 0
+    seed: int = 0
+    log_every: int = 10
+    save_every: int = 200
+    init_from: str | None = None
+    teacher: str | None = None
+    distill_weight: float = 1.0
+    distill_blocks: tuple[str, ...] = ()
+    export_dtype: str = "float16"
+    default_steps: int = 4
+    default_guidance: float = 1.0
+    device: str = "auto"
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("roots", "block_out_channels", "mask_kinds", "distill_blocks"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        problems = []
+        if not self.roots:
+            problems.append("no training data given")
+        if self.latent_factor < 1 or self.latent_factor & (self.latent_factor - 1):
+            problems.append(f"latent_factor must be a power of two, got {self.latent_factor}")
+        down = 2 ** (len(self.block_out_channels) - 1)
+        if self.crop_size % (self.latent_factor * down):
+            problems.append(
+                f"crop_size {self.crop_size} must be a multiple of latent_factor x 2^(levels-1) "
+                f"= {self.latent_factor * down}"
+            )
+        if self.prediction_type not in PREDICTION_TYPES:
+            problems.append(
+                f"prediction_type must be one of {PREDICTION_TYPES}, got {self.prediction_type!r}"
+            )
+        for name in ("steps", "batch_size", "log_every", "save_every", "default_steps"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            problems.append(f"lr must be > 0, got {self.lr}")
+        if not 0 <= self.ema_decay < 1:
+            problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.export_dtype not in ("float16", "bfloat16", "float32"):
+            problems.append(f"export_dtype must be float16, bfloat16 or float32, got {self.export_dtype!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            problems.append(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if problems:
+            raise InvalidArgumentError("invalid training config: " + "; ".join(problems))
+
+    def network_config(self) -> MoebiusConfig:
+        """The :class:`MoebiusConfig` of the network this run trains."""
+        channels = 3 * self.latent_factor**2
+        return MoebiusConfig(
+            sample_size=self.crop_size // self.latent_factor,
+            in_channels=2 * channels + 1,
+            out_channels=channels,
+            block_out_channels=self.block_out_channels,
+            cross_attention_dim=self.cross_attention_dim,
+            encoder_hid_dim=self.encoder_hid_dim,
+            num_heads=self.num_heads,
+        )
+
+    def scheduler_config(self) -> dict[str, Any]:
+        """The DDIM settings saved with the model: the reference's, with this run's target."""
+        return {
+            **DDIM_SCHEDULER_CONFIG,
+            "prediction_type": self.prediction_type,
+            "timestep_spacing": self.timestep_spacing,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("extra")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class TrainResult:
+    """What a run did."""
+
+    step: int
+    final_loss: float
+    images_per_second: float
+    seconds: float
+    model_dir: Path
+    checkpoint: Path
+    interrupted: bool = False
+    world_size: int = 1
+    replica_checksums: list[float] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- distributed setup
+@dataclass
+class _Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    initialised_here: bool = False
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _setup_distributed(device: str) -> _Dist:
+    """Read torchrun's environment; start the process group when there is more than one process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InvalidArgumentError("--device cuda asked for, but no CUDA device is available")
+    dev = torch.device("cuda", local) if use_cuda else torch.device("cpu")
+    if use_cuda:
+        torch.cuda.set_device(dev)
+    here = False
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        here = True
+    return _Dist(rank, world, local, dev, here)
+
+
+# ---------------------------------------------------------------------------- schedule, EMA
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to ``min_lr_ratio`` at ``steps``."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    span = max(config.steps - config.warmup_steps, 1)
+    progress = min((step - config.warmup_steps) / span, 1.0)
+    return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def make_ema(network: torch.nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """torch's ``AveragedModel`` with an EMA rule; buffers (BatchNorm statistics) averaged too."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(network, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+# ---------------------------------------------------------------------------- checkpoints
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_resume_config(saved: dict[str, Any], config: TrainConfig, source: str) -> None:
+    """Raise :class:`CheckpointError` naming every model field that differs."""
+    diffs = []
+    for name in MODEL_FIELDS:
+        old, new = saved.get(name), getattr(config, name)
+        if isinstance(new, tuple):
+            old = tuple(old) if old is not None else None
+        if old != new:
+            diffs.append(f"{name} {old!r} != {new!r}")
+    if diffs:
+        raise CheckpointError(
+            f"{source} was trained with another model config ({'; '.join(diffs)}); "
+            "use the same settings or another output folder"
+        )
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`train` (``weights_only``: no pickled code runs)."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"no checkpoint at {path}") from None
+    except Exception as exc:  # noqa: BLE001 - any unreadable file ends here, named
+        raise CheckpointError(f"cannot read the checkpoint {path}: {exc}") from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a moebius-video training checkpoint")
+    return state
+
+
+def export_model(
+    network: torch.nn.Module, config: TrainConfig, folder: str | os.PathLike[str]
+) -> Path:
+    """Write ``network`` as a pipeline folder (weights in ``config.export_dtype``)."""
+    from moebius_video.model.pipeline import MoebiusInpaintingPipeline
+    from moebius_video.model.sampling import make_scheduler
+
+    net = MoebiusNetwork(network.config)
+    net.load_state_dict(network.state_dict())
+    pipeline = MoebiusInpaintingPipeline(
+        net,
+        PixelUnshuffleLatent(config.latent_factor),
+        make_scheduler(config.scheduler_config()),
+        defaults={
+            "num_inference_steps": config.default_steps,
+            "guidance_scale": config.default_guidance,
+        },
+    )
+    folder = Path(folder)
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    pipeline.save_pretrained(tmp, dtype=getattr(torch, config.export_dtype))
+    if folder.exists():
+        import shutil
+
+        old = folder.with_name(f".{folder.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(folder)
+    return folder
+
+
+# ---------------------------------------------------------------------------- the loop
+def _batches(loader: DataLoader, sampler: Any, epoch: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    while True:
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+        dataset = loader.dataset
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        for batch in loader:
+            yield epoch, batch
+        epoch += 1
+
+
+def _build_data(config: TrainConfig, ctx: _Dist) -> tuple[DataLoader, Any]:
+    from moebius_video.train.data import DataConfig, InpaintingDataset
+    from moebius_video.train.masks import MaskConfig
+
+    data = DataConfig(
+        roots=tuple(config.roots),
+        crop_size=config.crop_size,
+        video_stride=config.video_stride,
+        split="train",
+        holdout_fraction=config.holdout_fraction,
+        mask=MaskConfig(kinds=tuple(config.mask_kinds)),
+        seed=config.seed,
+    )
+    dataset = InpaintingDataset(data)
+    if ctx.world_size > 1:
+        sampler: Any = DistributedSampler(
+            dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed
+        )
+    else:
+        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(config.seed))
+    loader = DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        num_workers=config.num_workers,
+        drop_last=len(dataset) >= config.batch_size * ctx.world_size,
+        persistent_workers=config.num_workers > 0,
+    )
+    return loader, sampler
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    max_minutes: float | None = None,
+    progress: bool | None = None,
+) -> TrainResult:
+    """Run (or continue) a training run; see the module docstring for what it writes.
+
+    Args:
+        config: The run's settings.
+        resume: Continue from ``output_dir/checkpoint.pt``. Without it, an existing checkpoint
+            is an error (nothing is overwritten by accident).
+        max_minutes: Stop cleanly (checkpoint + export) after this much wall time, so a run
+            can be spread over several sessions with ``resume``.
+        progress: Show a tqdm bar (default: on a terminal, rank 0 only).
+
+    Returns:
+        :class:`TrainResult` (on every rank).
+
+    Raises:
+        InvalidArgumentError: Bad settings or unusable data.
+        CheckpointError: A checkpoint that does not fit this config, or one in the way.
+    """
+    from tqdm import tqdm
+
+    from moebius_video.model.sampling import make_scheduler
+
+    out = Path(config.output_dir)
+    ckpt_path = out / CHECKPOINT_NAME
+    if ckpt_path.exists() and not resume:
+        raise CheckpointError(
+            f"{ckpt_path} already exists: pass --resume to continue that run, or choose "
+            "another output folder"
+        )
+    if resume and not ckpt_path.exists():
+        raise CheckpointError(f"--resume: there is no checkpoint at {ckpt_path}")
+    saved = load_checkpoint(ckpt_path) if resume else None
+    if saved is not None:
+        check_resume_config(saved["config"], config, str(ckpt_path))
+
+    ctx = _setup_distributed(config.device)
+    try:
+        torch.manual_seed(config.seed)  # identical initial weights on every rank
+        loader, sampler = _build_data(config, ctx)
+        network = MoebiusNetwork(config.network_config())
+        if config.init_from and saved is None:
+            from moebius_video.model.pipeline import MoebiusInpaintingPipeline
+
+            source = MoebiusInpaintingPipeline.from_pretrained(config.init_from)
+            if source.network.config.to_dict() != network.config.to_dict():
+                raise CheckpointError(
+                    f"--init-from {config.init_from}: its network config differs from this "
+                    f"run's ({source.network.config} vs {network.config})"
+                )
+            network.load_state_dict(source.network.state_dict())
+        network.to(ctx.device).train()
+        ema = make_ema(network, config.ema_decay)
+        optimizer = torch.optim.AdamW(
+            network.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        step = 0
+        if saved is not None:
+            network.load_state_dict(saved["network"])
+            ema.load_state_dict(saved["ema"])
+            optimizer.load_state_dict(saved["optimizer"])
+            step = int(saved["step"])
+        model: torch.nn.Module = network
+        if ctx.world_size > 1:
+            model = torch.nn.parallel.DistributedDataParallel(
+                network, device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None
+            )
+        vae = PixelUnshuffleLatent(config.latent_factor).to(ctx.device)
+        scheduler = make_scheduler(config.scheduler_config())
+        objective = ObjectiveConfig(uncond_prob=config.uncond_prob, hole_weight=config.hole_weight)
+        distiller = _build_distiller(config, network, model, scheduler, vae, ctx)
+        if distiller is not None:
+            optimizer.add_param_group({"params": list(distiller.parameters())})
+            if saved is not None and "distiller" in saved:
+                distiller.load_state_dict(saved["distiller"])
+        generator = torch.Generator().manual_seed(config.seed * 1000 + ctx.rank + step)
+
+        def snapshot() -> dict[str, Any]:
+            state = {
+                "format": CHECKPOINT_FORMAT,
+                "step": step,
+                "config": config.to_dict(),
+                "network": network.state_dict(),
+                "ema": ema.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "world_size": ctx.world_size,
+            }
+            if distiller is not None:
+                state["distiller"] = distiller.state_dict()
+            return state
+
+        def save() -> None:
+            if ctx.main:
+                out.mkdir(parents=True, exist_ok=True)
+                _atomic_save(snapshot(), ckpt_path)
+                export_model(ema.module, config, out / "model")
+
+        if ctx.main:
+            out.mkdir(parents=True, exist_ok=True)
+            logger.info(
+                "training %s parameters on %d image(s) x %d process(es), %s, from step %d",
+                f"{sum(p.numel() for p in network.parameters()):,}",
+                len(loader.dataset),
+                ctx.world_size,
+                ctx.device,
+                step,
+            )
+        show = progress if progress is not None else os.isatty(2)
+        bar = tqdm(
+            total=config.steps, initial=step, disable=not (show and ctx.main), unit="step",
+            dynamic_ncols=True,
+        )
+        start = time.monotonic()
+        window_start, window_images = start, 0
+        running = float("nan")
+        interrupted = False
+        log_file = (out / "log.jsonl").open("a") if ctx.main else None
+        try:
+            epoch = step * config.batch_size * ctx.world_size // max(len(loader.dataset), 1)
+            batches = _batches(loader, sampler, epoch)
+            while step < config.steps:
+                if max_minutes is not None and (time.monotonic() - start) > 60 * max_minutes:
+                    logger.info("--max-minutes reached at step %d", step)
+                    break
+                _, batch = next(batches)
+                image = batch["image"].to(ctx.device, non_blocking=True)
+                mask = batch["mask"].to(ctx.device, non_blocking=True)
+                for group in optimizer.param_groups:
+                    group["lr"] = config.lr * lr_factor(step, config)
+                latent_batch = encode_batch(vae, image, mask)
+                result = diffusion_loss(model, scheduler, latent_batch, objective, generator=generator)
+                loss = result.loss
+                parts = {"diffusion": float(loss.detach())}
+                if distiller is not None:
+                    distilled = distiller.loss(
+                        latent_batch.latents,
+                        latent_batch.latent_mask,
+                        latent_batch.masked_latents,
+                        generator=generator,
+                    )
+                    loss = loss + config.distill_weight * distilled.total
+                    parts.update({f"distill/{k}": v for k, v in distilled.parts.items()})
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"the loss became {float(loss)} at step {step}")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
+                optimizer.step()
+                ema.update_parameters(network)
+                step += 1
+                value = float(loss.detach())
+                running = value if math.isnan(running) else 0.98 * running + 0.02 * value
+                window_images += image.shape[0] * ctx.world_size
+                bar.update(1)
+                bar.set_postfix(loss=f"{running:.4f}")
+                if step % config.log_every == 0 or step == config.steps:
+                    now = time.monotonic()
+                    rate = window_images / max(now - window_start, 1e-9)
+                    window_start, window_images = now, 0
+                    if log_file is not None:
+                        record = {
+                            "step": step,
+                            "loss": value,
+                            "loss_smooth": running,
+                            "lr": optimizer.param_groups[0]["lr"],
+                            "images_per_s": rate,
+                            "elapsed_s": now - start,
+                            **parts,
+                        }
+                        log_file.write(json.dumps(record) + "\n")
+                        log_file.flush()
+                    logger.info("step %d loss %.4f (%.1f images/s)", step, running, rate)
+                if step % config.save_every == 0 and step < config.steps:
+                    save()
+        except KeyboardInterrupt:
+            interrupted = True
+            logger.warning("interrupted at step %d: saving the checkpoint", step)
+        finally:
+            bar.close()
+            if log_file is not None:
+                log_file.close()
+        save()
+        if distiller is not None:
+            distiller.close()
+        checksums = _replica_checksums(network, ctx)
+        seconds = time.monotonic() - start
+        if interrupted:
+            raise KeyboardInterrupt
+        return TrainResult(
+            step=step,
+            final_loss=running,
+            images_per_second=step and (step * config.batch_size * ctx.world_size) / max(seconds, 1e-9),
+            seconds=seconds,
+            model_dir=out / "model",
+            checkpoint=ckpt_path,
+            world_size=ctx.world_size,
+            replica_checksums=checksums,
+        )
+    finally:
+        if ctx.initialised_here:
+            dist.destroy_process_group()
+
+
+def _replica_checksums(network: torch.nn.Module, ctx: _Dist) -> list[float]:
+    """Sum of every parameter on every rank; DDP keeps them equal, and this checks it."""
+    with torch.no_grad():
+        total = torch.stack([p.detach().double().sum() for p in network.parameters()]).sum()
+    if ctx.world_size == 1:
+        return [float(total)]
+    local = total.reshape(1).to(ctx.device)
+    gathered = [torch.zeros_like(local) for _ in range(ctx.world_size)]
+    dist.all_gather(gathered, local)
+    values = [float(g) for g in gathered]
+    if max(values) - min(values) > 1e-6 * max(1.0, abs(values[0])):
+        raise RuntimeError(f"the data-parallel replicas diverged: parameter sums {values}")
+    return values
+
+
+def _build_distiller(
+    config: TrainConfig,
+    network: MoebiusNetwork,
+    model: torch.nn.Module,
+    scheduler: Any,
+    vae: PixelUnshuffleLatent,
+    ctx: _Dist,
+) -> Any:
+    """The teacher-student distiller, when ``config.teacher`` is set."""
+    if not config.teacher:
+        return None
+    if ctx.world_size > 1:
+        # The distiller runs the student outside the DDP wrapper (for its feature hooks), so
+        # its gradients would not be averaged across processes: refuse rather than diverge.
+        raise InvalidArgumentError(
+            "--teacher (distillation) runs in a single process for now; start it without torchrun"
+        )
+    from moebius_video.model.pipeline import MoebiusInpaintingPipeline
+    from moebius_video.train.distill import DistillConfig, Distiller
+
+    teacher = MoebiusInpaintingPipeline.from_pretrained(config.teacher)
+    tvae = teacher.vae
+    if not isinstance(tvae, PixelUnshuffleLatent) or tvae.factor != config.latent_factor:
+        raise CheckpointError(
+            f"teacher {config.teacher} works in another latent space "
+            f"({type(tvae).__name__}, factor {getattr(tvae, 'factor', '?')}) than this run "
+            f"(PixelUnshuffleLatent, factor {config.latent_factor})"
+        )
+    kwargs: dict[str, Any] = {}
+    if config.distill_blocks:
+        kwargs["feature_blocks"] = tuple(config.distill_blocks)
+    return Distiller(
+        network,
+        teacher.network.to(ctx.device),
+        scheduler,
+        DistillConfig(**kwargs),
+        vae=vae,
+    ).to(ctx.device)
+
+
+def config_from_args(roots: Sequence[str], output_dir: str, **kwargs: Any) -> TrainConfig:
+    """Build a :class:`TrainConfig`, dropping ``None`` values (= the defaults)."""
+    return TrainConfig(
+        roots=tuple(roots), output_dir=output_dir, **{k: v for k, v in kwargs.items() if v is not None}
+    )
+
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "MODEL_FIELDS",
+    "TrainConfig",
+    "TrainResult",
+    "check_resume_config",
+    "config_from_args",
+    "export_model",
+    "load_checkpoint",
+    "lr_factor",
+    "make_ema",
+    "train",
+]

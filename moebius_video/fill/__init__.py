@@ -9,12 +9,14 @@ from moebius_video.fill.base import Filler, FillResult, FutureFrame, check_frame
 from moebius_video.fill.model import MoebiusFiller
 from moebius_video.fill.opencv import NSFiller, OpenCVFiller
 from moebius_video.fill.temporal import TEMPORAL_FILLERS
+from moebius_video.fill.warm import WarmStartFiller
 
 _REGISTRY: dict[str, Callable[..., Filler]] = {
     "telea": lambda **kw: OpenCVFiller("telea", **kw),
     "ns": lambda **kw: NSFiller(**kw),
     **TEMPORAL_FILLERS,
     "moebius": lambda **kw: MoebiusFiller.from_pretrained(**kw),
+    "moebius-warm": lambda **kw: WarmStartFiller.from_pretrained(**kw),
 }
 
 DEFAULT_FILLER = "temporal"

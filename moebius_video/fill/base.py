@@ -9,6 +9,11 @@ bounded by the window, not by the video.
 Frames are ``H, W, 3`` uint8 RGB numpy arrays and masks ``H, W`` bool arrays
 (True = remove): the fillers wrap OpenCV and are fed straight from the decoder, so numpy is
 the cheapest common currency here; the model filler converts to torch tensors internally.
+
+A filler that runs faster on several frames at once (the model, on a GPU) says how many it
+wants with ``max_batch`` and overrides :meth:`Filler.fill_batch`; the engine then hands it up
+to that many consecutive frames per call. Every filler supports :meth:`Filler.fill_batch`
+(the default calls :meth:`Filler.fill` frame by frame).
 """
 
 from __future__ import annotations
@@ -53,6 +58,9 @@ class Filler(ABC):
     name: ClassVar[str] = ""
     #: How many future frames the filler wants with each call (0 = causal, usable live).
     lookahead: int = 0
+    #: How many frames the filler wants per :meth:`fill_batch` call (1 = one at a time).
+    #: Stateful fillers (temporal, warm start) keep 1: each frame depends on the previous one.
+    max_batch: int = 1
 
     def reset(self) -> None:  # noqa: B027 - a no-op default is the right behaviour
         """Forget everything remembered from earlier frames (new video or scene cut)."""
@@ -75,6 +83,52 @@ class Filler(ABC):
         Returns:
             The filled frame and the origin counts of its hole pixels.
         """
+
+    def fill_batch(
+        self,
+        images: Sequence[np.ndarray],
+        masks: Sequence[np.ndarray],
+        futures: Sequence[Sequence[FutureFrame]] | None = None,
+    ) -> list[FillResult]:
+        """Fill several consecutive frames, in order; the same results as :meth:`fill` on each.
+
+        The default calls :meth:`fill` once per frame; fillers with ``max_batch > 1``
+        override it with one batched computation.
+
+        Args:
+            images: ``H, W, 3`` uint8 RGB frames (sizes may differ).
+            masks: One ``H, W`` bool mask per frame, True where the content must be replaced.
+            futures: Per frame, its following frames (as ``future`` of :meth:`fill`);
+                ``None`` = none for any frame.
+
+        Returns:
+            One result per frame, in the order given.
+
+        Raises:
+            InvalidArgumentError: ``images``, ``masks`` and ``futures`` differ in length.
+        """
+        futures = check_batch(images, masks, futures)
+        return [
+            self.fill(image, mask, future=future)
+            for image, mask, future in zip(images, masks, futures, strict=True)
+        ]
+
+
+def check_batch(
+    images: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    futures: Sequence[Sequence[FutureFrame]] | None = None,
+) -> Sequence[Sequence[FutureFrame]]:
+    """Check that a batch's lists fit together; return ``futures`` (empty ones for ``None``)."""
+    from moebius_video.errors import InvalidArgumentError
+
+    if len(images) != len(masks):
+        raise InvalidArgumentError(f"got {len(images)} images but {len(masks)} masks")
+    if futures is None:
+        return [()] * len(images)
+    if len(futures) != len(images):
+        raise InvalidArgumentError(f"got {len(futures)} future lists for {len(images)} images")
+    return futures
 
 
 def check_frame_and_mask(image: np.ndarray, mask: np.ndarray) -> None:

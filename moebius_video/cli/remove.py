@@ -6,8 +6,9 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
-from moebius_video.cli.argtypes import frame_rate, non_negative_int
+from moebius_video.cli.argtypes import frame_rate, non_negative_int, positive_int
 from moebius_video.errors import InvalidArgumentError
 from moebius_video.io.masks import DEFAULT_DILATE, parse_box
 
@@ -67,12 +68,20 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--fill", default=DEFAULT_FILLER, metavar="NAME",
                    help=f"how the hole is filled: {', '.join(available_fillers())} "
                    f"(default {DEFAULT_FILLER})")
-    model = p.add_argument_group("model (--fill moebius)")
+    model = p.add_argument_group("model (--fill moebius, or --spatial moebius)")
     model.add_argument("--model", metavar="PATH",
-                       help="Moebius weights: a local folder or a cached hub name (see README)")
-    model.add_argument("--model-steps", type=int, default=20, metavar="N",
-                       help="DDIM steps per frame (default 20)")
+                       help="Moebius weights: a local folder, a cached hub name, or the shipped "
+                       "moebius-tiny (default; see README)")
+    model.add_argument("--model-steps", type=int, default=None, metavar="N",
+                       help="DDIM steps per frame (default: the model's own, 4 for moebius-tiny)")
+    model.add_argument("--spatial", choices=("telea", "ns", "moebius"), default=None,
+                       help="with --fill temporal/temporal-offline: what fills pixels no frame "
+                       "showed (default telea; moebius when --model is given)")
     model.add_argument("--device", default=None, help="torch device (default: cuda if present)")
+    model.add_argument("--batch", type=positive_int, default=1, metavar="N",
+                       help="with --fill moebius: fill N consecutive frames per model call "
+                       "(default 1; same output, N frames held). For GPUs, which one frame "
+                       "per call leaves idle; on a CPU it saves per-call overhead at best")
     _add_range_arguments(p)
     enc = p.add_argument_group("output")
     enc.add_argument("--codec", help="video encoder (default libx264; libvpx-vp9 for .webm)")
@@ -99,6 +108,30 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     t.add_argument("-y", "--overwrite", action="store_true", help="replace an existing DIR")
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     t.set_defaults(func=run_track)
+
+
+def _build_filler(args: argparse.Namespace) -> Any:
+    """The filler the flags ask for, or ``None`` for the engine's default by name."""
+    from moebius_video.fill import get_filler
+    from moebius_video.fill.temporal import TEMPORAL_FILLERS
+
+    model_kwargs = {"model": args.model, "device": args.device,
+                    "num_inference_steps": args.model_steps}
+    if args.fill == "moebius":
+        return get_filler("moebius", batch_size=args.batch, **model_kwargs)
+    if args.batch != 1:
+        raise InvalidArgumentError(
+            f"--batch applies to --fill moebius, not --fill {args.fill} (it fills frame by frame)"
+        )
+    spatial = args.spatial or ("moebius" if args.model else None)
+    if spatial is None:
+        return None
+    if args.fill not in TEMPORAL_FILLERS:
+        raise InvalidArgumentError(
+            f"--spatial applies to --fill {'/'.join(TEMPORAL_FILLERS)}, not --fill {args.fill}"
+        )
+    inner = get_filler("moebius", **model_kwargs) if spatial == "moebius" else get_filler(spatial)
+    return get_filler(args.fill, spatial=inner)
 
 
 def _mask_input(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -145,12 +178,7 @@ def run_remove(args: argparse.Namespace) -> int:
         codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
         audio=not args.no_audio, overwrite=args.overwrite, frame_rate=args.fps,
     )
-    filler = None
-    if args.fill == "moebius":
-        from moebius_video.fill import get_filler
-
-        filler = get_filler("moebius", model=args.model, device=args.device,
-                            num_inference_steps=args.model_steps)
+    filler = _build_filler(args)
     result = remove_object(
         args.input, args.output, _mask_input(args), config=config, encode=encode,
         save_masks=args.save_masks, filler=filler, progress=args.progress,

@@ -3,7 +3,7 @@
 The flow of one frame (see DESIGN.md): decode (reader thread) -> mask (given, or tracked
 from the first frame) -> dilate -> fill -> composite (pixels outside the dilated mask are
 the decoded source, bit for bit) -> encode (writer thread). Only a window of frames is ever
-held: the reader's and writer's bounded queues, plus the filler's look-ahead.
+held: the reader's and writer's bounded queues, plus the filler's look-ahead and batch.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from moebius_video.errors import InvalidArgumentError, InvalidMaskError, OutputError
+from moebius_video.errors import InvalidArgumentError, InvalidMaskError, MoebiusError, OutputError
 from moebius_video.fill import DEFAULT_FILLER, Filler, FutureFrame, get_filler
 from moebius_video.io.frames import Frame, VideoInfo
 from moebius_video.io.masks import (
@@ -440,25 +440,50 @@ def process_frames(
     """Fill each frame inside its dilated mask; yields ``(output frame, dilated mask)``.
 
     A filler with ``lookahead > 0`` is handed that many following frames, so output lags
-    input by that many frames (and no more are held).
+    input by that many frames. A filler with ``max_batch > 1`` gets up to that many
+    consecutive frames per :meth:`~moebius_video.fill.Filler.fill_batch` call (frames are
+    yielded in order once their batch is done). No more than ``max_batch + lookahead`` input
+    frames are held.
+
+    Raises:
+        MoebiusError: ``fill_batch`` returned a different number of results than frames.
     """
     lookahead = max(int(getattr(filler, "lookahead", 0)), 0)
+    batch = max(int(getattr(filler, "max_batch", 1)), 1)
     pending: deque[tuple[Frame, np.ndarray]] = deque()
 
-    def emit(frame: Frame, mask: np.ndarray) -> tuple[Frame, np.ndarray]:
+    def emit(count: int) -> list[tuple[Frame, np.ndarray]]:
+        """Fill the first ``count`` pending frames: one ``fill``, or one ``fill_batch`` call."""
         t0 = time.perf_counter()
-        future = [FutureFrame(f.image, m) for f, m in list(pending)[:lookahead]]
-        hole = int(mask.sum())
-        if hole == 0:
-            result.empty_mask_frames += 1
-        filled = filler.fill(frame.image, mask, future=future)
-        image = composite(frame.image, filled.image, mask) if hole else frame.image
-        result.hole_pixels += hole
-        result.propagated_pixels += filled.propagated_pixels
-        result.spatial_pixels += filled.spatial_pixels
+        window = list(pending)
+        items = [pending.popleft() for _ in range(count)]
+        futures = [
+            [FutureFrame(f.image, m) for f, m in window[k + 1 : k + 1 + lookahead]]
+            for k in range(count)
+        ]
+        if batch == 1:
+            frame, mask = items[0]
+            filled = [filler.fill(frame.image, mask, future=futures[0])]
+        else:
+            filled = filler.fill_batch([f.image for f, _ in items], [m for _, m in items], futures)
+            if len(filled) != count:
+                raise MoebiusError(
+                    f"filler {filler.name or type(filler).__name__!r} returned {len(filled)} "
+                    f"results for {count} frames"
+                )
+        outs = []
+        for (frame, mask), done in zip(items, filled, strict=True):
+            hole = int(mask.sum())
+            if hole == 0:
+                result.empty_mask_frames += 1
+            image = composite(frame.image, done.image, mask) if hole else frame.image
+            result.hole_pixels += hole
+            result.propagated_pixels += done.propagated_pixels
+            result.spatial_pixels += done.spatial_pixels
+            out = Frame(index=frame.index, image=image, pts=frame.pts, time_base=frame.time_base, name=frame.name)
+            outs.append((out, mask))
         result.timings.fill += time.perf_counter() - t0
-        out = Frame(index=frame.index, image=image, pts=frame.pts, time_base=frame.time_base, name=frame.name)
-        return out, mask
+        return outs
 
     for frame, raw_mask, track_seconds in pairs:
         result.timings.track += track_seconds
@@ -466,10 +491,10 @@ def process_frames(
         mask = dilate_mask(raw_mask, dilate)
         result.timings.track += time.perf_counter() - t0
         pending.append((frame, mask))
-        if len(pending) > lookahead:
-            yield emit(*pending.popleft())
+        if len(pending) >= lookahead + batch:
+            yield from emit(batch)
     while pending:
-        yield emit(*pending.popleft())
+        yield from emit(min(batch, len(pending)))
 
 
 def _progress(total: int | None, desc: str, enabled: bool | None):  # type: ignore[no-untyped-def]

@@ -48,6 +48,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--crop", dest="crop_size", type=positive_int,
                    help="training crop side in pixels (128)")
     p.add_argument("--latent-factor", type=positive_int, help="pixel-unshuffle factor (4)")
+    p.add_argument("--vae", metavar="DIR",
+                   help="diffuse in this AutoencoderKL's latent space instead (e.g. PixelHacker's "
+                   "vae/, the official models' space; needed to distil from them)")
     p.add_argument("--widths", dest="block_out_channels", type=_int_list,
                    help="network widths, e.g. 32,64,128 (default)")
     p.add_argument("--prediction-type", choices=("sample", "epsilon", "v_prediction"),
@@ -80,7 +83,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 _CONFIG_FLAGS = (
-    "steps", "batch_size", "crop_size", "latent_factor", "block_out_channels", "prediction_type",
+    "steps", "batch_size", "crop_size", "latent_factor", "vae", "block_out_channels", "prediction_type",
     "lr", "warmup_steps", "ema_decay", "hole_weight", "uncond_prob", "mask_kinds", "num_workers",
     "seed", "log_every", "save_every", "init_from", "teacher", "distill_weight", "distill_blocks",
     "device", "export_dtype", "default_steps",

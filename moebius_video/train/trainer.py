@@ -56,6 +56,7 @@ CHECKPOINT_FORMAT = 1
 MODEL_FIELDS = (
     "crop_size",
     "latent_factor",
+    "vae",
     "block_out_channels",
     "cross_attention_dim",
     "encoder_hid_dim",
@@ -73,7 +74,10 @@ class TrainConfig:
         output_dir: The run folder (checkpoint, log, exported model).
         crop_size: Training crop side in pixels; the network's latent side is
             ``crop_size // latent_factor`` and it fills ``crop_size`` squares at inference.
-        latent_factor: Pixel-unshuffle factor of the invertible latent.
+        latent_factor: Pixel-unshuffle factor of the invertible latent (ignored with ``vae``).
+        vae: A diffusers ``AutoencoderKL`` folder to diffuse in its latent space instead (for
+            example hustvl/PixelHacker's ``vae/``, the space of the official Moebius models,
+            which is what distilling from them needs); ``None``: the pixel-unshuffle latent.
         block_out_channels: Network widths (see :class:`MoebiusConfig`).
         cross_attention_dim: Width of the projected id embeddings.
         encoder_hid_dim: Width of the id embedding table.
@@ -112,6 +116,7 @@ class TrainConfig:
     output_dir: str
     crop_size: int = 128
     latent_factor: int = 4
+    vae: str | None = None
     block_out_channels: tuple[int, ...] = (32, 64, 128)
     cross_attention_dim: int = 40
     encoder_hid_dim: int = 72
@@ -154,7 +159,7 @@ class TrainConfig:
         if self.latent_factor < 1 or self.latent_factor & (self.latent_factor - 1):
             problems.append(f"latent_factor must be a power of two, got {self.latent_factor}")
         down = 2 ** (len(self.block_out_channels) - 1)
-        if self.crop_size % (self.latent_factor * down):
+        if self.vae is None and self.crop_size % (self.latent_factor * down):
             problems.append(
                 f"crop_size {self.crop_size} must be a multiple of latent_factor x 2^(levels-1) "
                 f"= {self.latent_factor * down}"
@@ -177,11 +182,28 @@ class TrainConfig:
         if problems:
             raise InvalidArgumentError("invalid training config: " + "; ".join(problems))
 
+    def latent_geometry(self) -> tuple[int, int]:
+        """``(latent channels, pixels per latent position)``; reads the VAE's config.json."""
+        if self.vae is None:
+            return 3 * self.latent_factor**2, self.latent_factor
+        path = Path(self.vae) / "config.json"
+        try:
+            data = json.loads(path.read_text())
+            return int(data["latent_channels"]), 2 ** (len(data["block_out_channels"]) - 1)
+        except (OSError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"--vae {self.vae}: cannot read {path}: {exc}") from exc
+
     def network_config(self) -> MoebiusConfig:
         """The :class:`MoebiusConfig` of the network this run trains."""
-        channels = 3 * self.latent_factor**2
+        channels, factor = self.latent_geometry()
+        down = 2 ** (len(self.block_out_channels) - 1)
+        if self.crop_size % (factor * down):
+            raise InvalidArgumentError(
+                f"crop_size {self.crop_size} must be a multiple of the latent factor x "
+                f"2^(levels-1) = {factor * down}"
+            )
         return MoebiusConfig(
-            sample_size=self.crop_size // self.latent_factor,
+            sample_size=self.crop_size // factor,
             in_channels=2 * channels + 1,
             out_channels=channels,
             block_out_channels=self.block_out_channels,
@@ -313,8 +335,30 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return state
 
 
+def load_latent(config: TrainConfig) -> Any:
+    """The run's latent space: a frozen ``AutoencoderKL`` (``config.vae``) or pixel-unshuffle."""
+    if config.vae is None:
+        return PixelUnshuffleLatent(config.latent_factor)
+    from moebius_video.model.pipeline import _load_vae
+
+    vae = _load_vae(config.vae, torch.float32).eval()
+    vae.requires_grad_(False)
+    return vae
+
+
+def same_latent_space(a: Any, b: Any) -> bool:
+    """Whether two latent modules encode alike (same kind and the same config numbers)."""
+    if type(a) is not type(b):
+        return False
+    keys = ("latent_channels", "scaling_factor", "block_out_channels", "factor", "shift_factor")
+    return all(getattr(a.config, k, None) == getattr(b.config, k, None) for k in keys)
+
+
 def export_model(
-    network: torch.nn.Module, config: TrainConfig, folder: str | os.PathLike[str]
+    network: torch.nn.Module,
+    config: TrainConfig,
+    folder: str | os.PathLike[str],
+    latent: Any = None,
 ) -> Path:
     """Write ``network`` as a pipeline folder (weights in ``config.export_dtype``)."""
     from moebius_video.model.pipeline import MoebiusInpaintingPipeline
@@ -324,7 +368,7 @@ def export_model(
     net.load_state_dict(network.state_dict())
     pipeline = MoebiusInpaintingPipeline(
         net,
-        PixelUnshuffleLatent(config.latent_factor),
+        latent if latent is not None else load_latent(config),
         make_scheduler(config.scheduler_config()),
         defaults={
             "num_inference_steps": config.default_steps,
@@ -468,7 +512,7 @@ def train(
             model = torch.nn.parallel.DistributedDataParallel(
                 network, device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None
             )
-        vae = PixelUnshuffleLatent(config.latent_factor).to(ctx.device)
+        vae = load_latent(config).to(ctx.device)
         scheduler = make_scheduler(config.scheduler_config())
         objective = ObjectiveConfig(uncond_prob=config.uncond_prob, hole_weight=config.hole_weight)
         distiller = _build_distiller(config, network, model, scheduler, vae, ctx)
@@ -496,7 +540,7 @@ def train(
             if ctx.main:
                 out.mkdir(parents=True, exist_ok=True)
                 _atomic_save(snapshot(), ckpt_path)
-                export_model(ema.module, config, out / "model")
+                export_model(ema.module, config, out / "model", vae)
 
         if ctx.main:
             out.mkdir(parents=True, exist_ok=True)
@@ -625,7 +669,7 @@ def _build_distiller(
     network: MoebiusNetwork,
     model: torch.nn.Module,
     scheduler: Any,
-    vae: PixelUnshuffleLatent,
+    vae: Any,
     ctx: _Dist,
 ) -> Any:
     """The teacher-student distiller, when ``config.teacher`` is set."""
@@ -642,11 +686,12 @@ def _build_distiller(
 
     teacher = MoebiusInpaintingPipeline.from_pretrained(config.teacher)
     tvae = teacher.vae
-    if not isinstance(tvae, PixelUnshuffleLatent) or tvae.factor != config.latent_factor:
+    if not same_latent_space(tvae, vae):
         raise CheckpointError(
             f"teacher {config.teacher} works in another latent space "
-            f"({type(tvae).__name__}, factor {getattr(tvae, 'factor', '?')}) than this run "
-            f"(PixelUnshuffleLatent, factor {config.latent_factor})"
+            f"({type(tvae).__name__}, {tvae.config.latent_channels} channels) than this run "
+            f"({type(vae).__name__}, {vae.config.latent_channels} channels): train the "
+            "student with --vae set to the teacher's VAE"
         )
     kwargs: dict[str, Any] = {}
     if config.distill_blocks:

@@ -39,9 +39,9 @@ def _photos(folder: Path, count: int = 8, size: int = 48) -> Path:
     return folder
 
 
-def _config(tmp_path: Path, **kw) -> TrainConfig:
+def _config(tmp_path: Path, photo_size: int = 48, **kw) -> TrainConfig:
     base = dict(
-        roots=(str(_photos(tmp_path / "photos")),),
+        roots=(str(_photos(tmp_path / "photos", size=photo_size)),),
         output_dir=str(tmp_path / "run"),
         crop_size=32,
         latent_factor=4,
@@ -246,3 +246,23 @@ def test_distillation_from_a_teacher(tmp_path):
                     teacher=str(tmp_path / "teacher" / "model"))
     with pytest.raises(CheckpointError, match="another latent space"):
         train(other, progress=False)
+
+
+def test_training_in_a_vae_latent_space(tmp_path):
+    """--vae: the student diffuses in an AutoencoderKL's space (what the official models use)."""
+    from helpers import make_tiny_vae
+
+    make_tiny_vae().save_pretrained(tmp_path / "vae")
+    config = _config(tmp_path, photo_size=72, crop_size=64, vae=str(tmp_path / "vae"), steps=2,
+                     export_dtype="float32")
+    assert config.network_config().in_channels == 9 and config.network_config().sample_size == 8
+    train(config, progress=False)
+    pipe = MoebiusInpaintingPipeline.from_pretrained(tmp_path / "run" / "model")
+    assert type(pipe.vae).__name__ == "AutoencoderKL" and pipe.image_size == 64
+    # A teacher from that space refuses a pixel-unshuffle student, naming both.
+    other = _config(tmp_path, photo_size=72, output_dir=str(tmp_path / "s"),
+                    teacher=str(tmp_path / "run" / "model"))
+    with pytest.raises(CheckpointError, match="AutoencoderKL, 4 channels.*PixelUnshuffleLatent, 48"):
+        train(other, progress=False)
+    with pytest.raises(CheckpointError, match="cannot read"):
+        _config(tmp_path, vae=str(tmp_path / "nope")).network_config()

@@ -62,6 +62,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--uncond-prob", type=float, help="classifier-free dropout probability (0.1)")
     p.add_argument("--masks", dest="mask_kinds", type=_str_list,
                    help="hole kinds: thin,medium,thick,box,object (default all)")
+    p.add_argument("--object-masks", dest="object_roots", nargs="+", metavar="DIR",
+                   help="folders with the silhouettes for object-shaped holes (clip masks/ "
+                   "folders, RGBA cut-outs); default: found under DATA")
     p.add_argument("--workers", dest="num_workers", type=non_negative_int,
                    help="DataLoader worker processes (0)")
     p.add_argument("--seed", type=non_negative_int, help="seed (0)")
@@ -84,7 +87,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 _CONFIG_FLAGS = (
     "steps", "batch_size", "crop_size", "latent_factor", "vae", "block_out_channels", "prediction_type",
-    "lr", "warmup_steps", "ema_decay", "hole_weight", "uncond_prob", "mask_kinds", "num_workers",
+    "lr", "warmup_steps", "ema_decay", "hole_weight", "uncond_prob", "mask_kinds", "object_roots", "num_workers",
     "seed", "log_every", "save_every", "init_from", "teacher", "distill_weight", "distill_blocks",
     "device", "export_dtype", "default_steps",
 )

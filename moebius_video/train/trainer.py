@@ -96,6 +96,8 @@ class TrainConfig:
         uncond_prob: Probability of the unconditional ids (classifier-free guidance dropout).
         hole_weight: Extra loss weight inside the hole.
         mask_kinds: Hole kinds to train with.
+        object_roots: Where the ``object`` holes' silhouettes come from (clip ``masks/``
+            folders, RGBA cut-outs); default: found under ``roots``.
         video_stride: Take every n-th frame of videos.
         holdout_fraction: Share of the clips/images kept out for evaluation.
         num_workers: DataLoader worker processes.
@@ -134,6 +136,7 @@ class TrainConfig:
     uncond_prob: float = 0.1
     hole_weight: float = 10.0
     mask_kinds: tuple[str, ...] = ("thin", "medium", "thick", "box", "object")
+    object_roots: tuple[str, ...] = ()
     video_stride: int = 10
     holdout_fraction: float = 0.15
     num_workers: int = 0
@@ -151,7 +154,7 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("roots", "block_out_channels", "mask_kinds", "distill_blocks"):
+        for name in ("roots", "block_out_channels", "mask_kinds", "distill_blocks", "object_roots"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         problems = []
         if not self.roots:
@@ -421,6 +424,7 @@ def _build_data(config: TrainConfig, ctx: _Dist) -> tuple[DataLoader, Any]:
         holdout_fraction=config.holdout_fraction,
         mask=MaskConfig(kinds=tuple(config.mask_kinds)),
         seed=config.seed,
+        object_roots=tuple(Path(r) for r in config.object_roots) or None,
     )
     dataset = InpaintingDataset(data)
     if ctx.world_size > 1:

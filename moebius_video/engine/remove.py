@@ -1,9 +1,11 @@
 """Object removal from a video file or a frame folder, frame by frame, in bounded memory.
 
 The flow of one frame (see DESIGN.md): decode (reader thread) -> mask (given, or tracked
-from the first frame) -> dilate -> fill -> composite (pixels outside the dilated mask are
-the decoded source, bit for bit) -> encode (writer thread). Only a window of frames is ever
-held: the reader's and writer's bounded queues, plus the filler's look-ahead and batch.
+from the first frame; mask thread) -> dilate -> fill -> composite (pixels outside the
+dilated mask are the decoded source, bit for bit; the caller's thread) -> encode (writer
+thread). The stages run concurrently, joined by bounded queues; every frame is processed,
+in order. Only a window of frames is ever held: the reader's, the mask stage's and the
+writer's bounded queues, plus the filler's look-ahead and batch.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from moebius_video.errors import InvalidArgumentError, InvalidMaskError, MoebiusError, OutputError
@@ -37,6 +40,10 @@ from moebius_video.io.masks import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: Tracked frames waiting for the fill stage (file mode): enough to absorb the jitter
+#: of either stage; each is one decoded frame and its mask.
+_MASK_QUEUE = 4
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,9 @@ class RemoveConfig:
             or box is given.
         start: First frame index to process (inclusive).
         end: Frame index to stop at (exclusive); ``None`` = to the end.
+        concurrent: Track (or read) the masks in a thread of their own, overlapping the
+            fill; ``False`` runs both in the caller's thread, one after the other (same
+            output; for debugging and profiling).
     """
 
     dilate: int = DEFAULT_DILATE
@@ -106,6 +116,7 @@ class RemoveConfig:
     tracker: str | None = None
     start: int = 0
     end: int | None = None
+    concurrent: bool = True
 
     def __post_init__(self) -> None:
         if self.dilate < 0:
@@ -141,12 +152,18 @@ class EncodeConfig:
 
 @dataclass
 class StageTimings:
-    """Seconds spent in each stage, summed over frames (decode/encode: time waited)."""
+    """Seconds spent in each stage, summed over frames (decode/encode: time waited).
+
+    With concurrent stages the stage times overlap: ``decode`` and ``track`` are measured
+    in the mask thread, ``fill`` and ``encode`` in the caller's, and ``mask_wait`` is the
+    time the fill stage waited for tracked frames.
+    """
 
     decode: float = 0.0
     track: float = 0.0
     fill: float = 0.0
     encode: float = 0.0
+    mask_wait: float = 0.0
     total: float = 0.0
 
     def per_frame_ms(self, frames: int) -> dict[str, float]:
@@ -426,6 +443,9 @@ def _timed(iterable: Iterable[Frame], timings: StageTimings) -> Iterator[Frame]:
 def composite(source: np.ndarray, filled: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``filled`` inside ``mask``, ``source`` (bit for bit) everywhere else."""
     out = source.copy()
+    if mask.dtype == np.bool_ and filled.shape == out.shape and filled.dtype == out.dtype:
+        # Same result as ``out[mask] = filled[mask]``, some 30 times faster.
+        return cv2.copyTo(filled, np.ascontiguousarray(mask).view(np.uint8), out)
     out[mask] = filled[mask]
     return out
 
@@ -497,6 +517,19 @@ def process_frames(
         yield from emit(min(batch, len(pending)))
 
 
+def _prepared(
+    pairs: Iterable[tuple[Frame, np.ndarray, float]], filler: Filler, *, dilate: int
+) -> Iterator[tuple[Frame, np.ndarray, float]]:
+    """``pairs`` with dilated masks, each also handed to :meth:`Filler.prepare` (work the
+    filler can do ahead of time, in the mask stage's thread). The seconds include the
+    dilation and the preparation."""
+    for frame, raw_mask, seconds in pairs:
+        t0 = time.perf_counter()
+        mask = dilate_mask(raw_mask, dilate)
+        filler.prepare(frame.image, mask)
+        yield frame, mask, seconds + time.perf_counter() - t0
+
+
 def _progress(total: int | None, desc: str, enabled: bool | None):  # type: ignore[no-untyped-def]
     import sys
 
@@ -559,6 +592,7 @@ def remove_object(
     source = open_source(input, start=config.start, end=config.end)
     sink = None
     mask_writer = None
+    mask_stage = None
     try:
         info = source.info
         if output is not None:
@@ -578,12 +612,23 @@ def remove_object(
         if save_masks is not None:
             mask_writer = MaskFolderWriter(Path(save_masks), overwrite=encode.overwrite)
         total = _expected_frames(info, config.start, config.end)
-        pairs = iter_masks(
+        pairs: Iterable[tuple[Frame, np.ndarray, float]] = iter_masks(
             masks, _timed(source, result.timings), info,
             tracker_name=config.tracker, start=config.start,
         )
+        dilate = config.dilate
+        if config.concurrent:
+            from moebius_video.engine.stages import IteratorStage  # stages imports this module
+
+            # Masks are tracked (or read), dilated and handed to the filler's ``prepare``
+            # in their own thread, ahead of the fill in this one: OpenCV and numpy release
+            # the GIL, so the two overlap.
+            pairs = _prepared(pairs, filler, dilate=dilate)
+            dilate = 0
+            mask_stage = IteratorStage("masks", pairs, maxsize=_MASK_QUEUE, prefix="remove")
+            pairs = mask_stage
         with _progress(total, "removing" if sink else "tracking", progress) as bar:
-            for frame, mask in process_frames(pairs, filler, dilate=config.dilate, result=result):
+            for frame, mask in process_frames(pairs, filler, dilate=dilate, result=result):
                 t0 = time.perf_counter()
                 if sink is not None:
                     sink.write(frame)
@@ -607,6 +652,9 @@ def remove_object(
             mask_writer = None
         result.timings.encode += time.perf_counter() - t0
     finally:
+        if mask_stage is not None:
+            mask_stage.close()  # stops and joins its thread (it reads from ``source``)
+            result.timings.mask_wait = mask_stage.waited
         # Anything still open here failed or was interrupted: leave nothing half-written.
         if sink is not None:
             sink.abort()

@@ -1,4 +1,7 @@
-"""Building blocks of the threaded live engine: bounded queues and the per-frame stage work.
+"""Building blocks of the threaded engines: bounded queues, stage threads, per-frame work.
+
+The live engine wires its own stages from these; file mode (:func:`~moebius_video.engine.
+remove.remove_object`) runs an iterator in a thread of its own with :class:`IteratorStage`.
 
 The stage functions (:func:`track_frame`, :func:`fill_frame`) take and return numpy frames
 (``H, W, 3`` uint8 RGB, masks ``H, W`` bool) and hold no threading logic: they are the seam
@@ -7,10 +10,11 @@ where a CUDA implementation (pinned buffers, streams, events) can replace the CP
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -21,6 +25,8 @@ from moebius_video.fill import Filler
 from moebius_video.io.masks import dilate_mask
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 _POLL_S = 0.05
 
@@ -152,10 +158,15 @@ class Timer:
 
 
 class StageThread(threading.Thread):
-    """A daemon thread that runs ``body`` and records any exception in ``errors``."""
+    """A daemon thread that runs ``body`` and records any exception in ``errors``.
 
-    def __init__(self, name: str, body: Callable[[], None], errors: ErrorBox) -> None:
-        super().__init__(name=f"live:{name}", daemon=True)
+    Its name is ``f"{prefix}:{name}"`` (``live:track``...).
+    """
+
+    def __init__(
+        self, name: str, body: Callable[[], None], errors: ErrorBox, *, prefix: str = "live"
+    ) -> None:
+        super().__init__(name=f"{prefix}:{name}", daemon=True)
         self.stage = name
         self._body = body
         self._errors = errors
@@ -165,6 +176,102 @@ class StageThread(threading.Thread):
             self._body()
         except BaseException as error:  # re-raised in the caller
             self._errors.record(self.stage, error)
+
+
+class IteratorStage(Generic[T]):
+    """An iterator run in a thread of its own, its items handed over through a bounded queue.
+
+    Every-frame mode: the queue blocks when full (back-pressure), nothing is dropped, items
+    come out in order, followed by the end of the stream. An exception raised by the
+    iterator (any ``BaseException``) stops the stage and is re-raised, as the same object,
+    in the thread that iterates the stage, once the items queued before it are consumed.
+    :meth:`close` (also on leaving a ``with`` block, or when the caller stops iterating)
+    stops the thread promptly: it finishes the step it is in, closes the iterator (its
+    ``finally`` blocks run in the stage's thread) and exits.
+
+    Args:
+        name: Stage name (statistics, thread name ``f"{prefix}:{name}"``).
+        iterator: What to run (its items must not be ``None``); a generator is best
+            created, not started, in the caller.
+        maxsize: Capacity of the queue (>= 1): at most this many items wait.
+        prefix: Thread-name prefix.
+        join_timeout: Seconds :meth:`close` waits for the thread.
+
+    Attributes:
+        waited: Seconds the consumer spent waiting for items.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        iterator: Iterator[T],
+        *,
+        maxsize: int = 2,
+        prefix: str = "stage",
+        join_timeout: float = 10.0,
+    ) -> None:
+        self.name = name
+        self.waited = 0.0
+        self._iterator = iterator
+        self._stop = threading.Event()
+        self._errors = ErrorBox(self._stop)
+        self.queue: StageQueue[T] = StageQueue(name, maxsize, drop_oldest=False, stop=self._stop)
+        self._thread = StageThread(name, self._run, self._errors, prefix=prefix)
+        self._join_timeout = join_timeout
+        self._started = False
+
+    def _run(self) -> None:
+        iterator = self._iterator
+        try:
+            for item in iterator:
+                if self._stop.is_set() or not self.queue.put(item):
+                    return
+            self.queue.put_end()
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()  # the generator's cleanup runs here, in its own thread
+
+    def __iter__(self) -> Iterator[T]:
+        if self._started:
+            raise RuntimeError(f"stage {self.name!r} can be iterated only once")
+        self._started = True
+        self._thread.start()
+        try:
+            while True:
+                t0 = time.perf_counter()
+                item = self.queue.get()
+                self.waited += time.perf_counter() - t0
+                if item is END or item is None:  # None: stopped (an error, or close())
+                    break
+                yield item
+            self._thread.join()
+            if self._errors.error is not None:
+                raise self._errors.error
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the thread and wait for it (at most ``join_timeout`` s). Idempotent."""
+        self._stop.set()
+        self.queue.wake()
+        thread = self._thread
+        if thread.is_alive() and thread is not threading.current_thread():
+            thread.join(self._join_timeout)
+            if thread.is_alive():  # pragma: no cover - a step stuck in native code
+                logger.warning("stage %r did not stop within %.0f s", self.name, self._join_timeout)
+        self.queue.clear()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the stage's thread is still running."""
+        return self._thread.is_alive()
+
+    def __enter__(self) -> IteratorStage[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def track_frame(
@@ -225,4 +332,4 @@ def now() -> float:
     return time.monotonic()
 
 
-__all__ = ["END", "ErrorBox", "StageQueue", "StageThread", "Timer", "fill_frame", "now", "track_frame"]
+__all__ = ["END", "ErrorBox", "IteratorStage", "StageQueue", "StageThread", "Timer", "fill_frame", "now", "track_frame"]

@@ -65,6 +65,11 @@ class Filler(ABC):
     def reset(self) -> None:  # noqa: B027 - a no-op default is the right behaviour
         """Forget everything remembered from earlier frames (new video or scene cut)."""
 
+    def prepare(self, image: np.ndarray, mask: np.ndarray) -> None:  # noqa: B027 - optional hook
+        """See the next frame early (file mode calls it from the mask thread, in frame order,
+        ahead of :meth:`fill`): work that does not depend on earlier fills (e.g. optical
+        flow) can start there. Must not change what :meth:`fill` returns. No-op by default."""
+
     @abstractmethod
     def fill(
         self,

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -265,11 +266,63 @@ class TemporalFiller(Filler):
         self._low: dict[int, LowResFrame] = {}
         self._pairs: dict[int, PairFlow] = {}
         self._memory: Memory | None = None
+        # Filled by ``prepare`` (possibly in another thread), consumed by ``fill``: deque's
+        # append and popleft are atomic, everything else is confined to one side.
+        self._prepared: deque[tuple[int, LowResFrame, PairFlow | None]] = deque()
+        self._prep_index = 0
+        self._prep_low: LowResFrame | None = None
+        self._prep_estimator: FlowEstimator | None = None
         self.spatial.reset()
 
     def buffer_sizes(self) -> dict[str, int]:
         """Number of frames held in each internal buffer (bounded by ``lookahead + 2``)."""
         return {"low_res_frames": len(self._low), "flow_pairs": len(self._pairs)}
+
+    # -- motion ahead of time ------------------------------------------------------------
+
+    def prepare(self, image: np.ndarray, mask: np.ndarray) -> None:
+        """Compute the background motion of the next frame ahead of :meth:`fill`.
+
+        An engine that tracks masks in another thread calls this there, for every frame,
+        in order, with the mask it will then give :meth:`fill` (the dilated one): the flow
+        between the frame and the one before, the costliest part of a fill after the
+        spatial fallback, then overlaps the filling of earlier frames. :meth:`fill` uses
+        what is ready and computes the rest itself, so the results are the same with or
+        without it. A no-op for fillers that look ahead. Not to be called concurrently
+        with :meth:`reset`, nor by two threads at once.
+
+        Args:
+            image: ``H, W, 3`` uint8 RGB frame.
+            mask: ``H, W`` bool, the mask :meth:`fill` will get for it.
+        """
+        if self.lookahead > 0:
+            return
+        check_frame_and_mask(image, mask)
+        h, w = mask.shape
+        low_shape = flow_shape(h, w, self.config.flow.flow_size)
+        if self._prep_estimator is None:
+            self._prep_estimator = FlowEstimator(self.config.flow, scale=w / low_shape[1])
+        low = to_low_res(image, mask, low_shape, self.config.flow.exclude_margin)
+        previous = self._prep_low
+        pair = None
+        if previous is not None and previous.gray.shape == low.gray.shape:
+            pair = self._prep_estimator(previous, low, check_forward=False)
+        self._prepared.append((self._prep_index, low, pair))
+        self._prep_index += 1
+        self._prep_low = low
+
+    def _take_prepared(self, index: int) -> None:
+        """Move what :meth:`prepare` computed for frame ``index`` into the caches."""
+        while self._prepared and self._prepared[0][0] < index:
+            self._prepared.popleft()  # fill() got there first
+        if not self._prepared or self._prepared[0][0] != index:
+            return
+        _, low, pair = self._prepared.popleft()
+        if low.gray.shape != self._low_shape:
+            return
+        self._low.setdefault(index, low)
+        if pair is not None and index > 0:
+            self._pairs.setdefault(index - 1, pair)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -427,6 +480,8 @@ class TemporalFiller(Filler):
         memory = self._memory
         assert memory is not None
         t = self._index
+        if self._prepared:
+            self._take_prepared(t)
         self._low_res(t, image, mask)
         if t > 0:
             pair = self._pair(t - 1)

@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from moebius_video.errors import InvalidArgumentError
-from moebius_video.eval.metrics import FlowReference, psnr, ssim, warping_error
+from moebius_video.eval.metrics import FlowReference, json_ready, psnr, ssim, warping_error
 from moebius_video.fill import Filler, FutureFrame, get_filler
 from moebius_video.fill.benchmark import parse_filler_spec
 
@@ -129,16 +129,7 @@ class CompletionReport:
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dictionary (NaN/inf become ``None``)."""
 
-        def clean(obj: object) -> object:
-            if isinstance(obj, float):
-                return obj if math.isfinite(obj) else None
-            if isinstance(obj, dict):
-                return {k: clean(v) for k, v in obj.items()}
-            if isinstance(obj, (list, tuple)):
-                return [clean(v) for v in obj]
-            return obj
-
-        return clean(asdict(self))  # type: ignore[return-value]
+        return json_ready(asdict(self))  # type: ignore[return-value]
 
 
 # -- data ---------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from moebius_video.errors import InvalidArgumentError
-from moebius_video.eval.metrics import psnr, ssim
+from moebius_video.eval.metrics import json_ready, psnr, ssim
 
 if TYPE_CHECKING:
     from moebius_video.model.pipeline import MoebiusInpaintingPipeline
@@ -167,16 +167,7 @@ class ImageEvalReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (NaN/inf become ``None``)."""
 
-        def clean(obj: object) -> object:
-            if isinstance(obj, float):
-                return obj if math.isfinite(obj) else None
-            if isinstance(obj, dict):
-                return {str(k): clean(v) for k, v in obj.items()}
-            if isinstance(obj, (list, tuple)):
-                return [clean(v) for v in obj]
-            return obj
-
-        return clean(asdict(self))  # type: ignore[return-value]
+        return json_ready(asdict(self))  # type: ignore[no-any-return]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ImageEvalReport:

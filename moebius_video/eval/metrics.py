@@ -15,6 +15,9 @@ Arrays are ``H, W, 3`` uint8 RGB images and ``H, W`` bool masks.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -208,3 +211,17 @@ def warping_error(
     warped = warp_image(prev_out, flow).astype(np.float64) / 255.0
     diff = warped - cur_out.astype(np.float64) / 255.0
     return float(np.mean(np.square(diff[sel])) * 1000.0)
+
+
+def json_ready(obj: Any) -> Any:
+    """``obj`` (dicts, lists, tuples, numbers) with NaN and infinities replaced by ``None``
+    and dict keys as strings: JSON has neither NaN nor int keys, and a report's "not
+    measured" must survive a round trip."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    return obj
+

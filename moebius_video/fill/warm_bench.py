@@ -39,7 +39,7 @@ import numpy as np
 
 from moebius_video.errors import InvalidArgumentError
 from moebius_video.eval.completion import paste_object
-from moebius_video.eval.metrics import FlowReference, psnr, warping_error
+from moebius_video.eval.metrics import FlowReference, json_ready, psnr, warping_error
 from moebius_video.fill.base import Filler
 from moebius_video.fill.benchmark import moving_ellipse_masks, synthetic_frames
 from moebius_video.fill.model import REFERENCE_GUIDANCE, REFERENCE_STEPS, MoebiusFiller
@@ -157,16 +157,7 @@ class WarmBenchResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (non-finite numbers become ``None``)."""
 
-        def clean(obj: Any) -> Any:
-            if isinstance(obj, float):
-                return obj if math.isfinite(obj) else None
-            if isinstance(obj, dict):
-                return {k: clean(v) for k, v in obj.items()}
-            if isinstance(obj, (list, tuple)):
-                return [clean(v) for v in obj]
-            return obj
-
-        return clean(asdict(self))  # type: ignore[no-any-return]
+        return json_ready(asdict(self))  # type: ignore[no-any-return]
 
 
 # -- data ---------------------------------------------------------------------------------

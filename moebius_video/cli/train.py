@@ -59,6 +59,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--warmup-steps", type=non_negative_int, help="warm-up steps (100)")
     p.add_argument("--ema-decay", type=float, help="EMA decay per step (0.995)")
     p.add_argument("--hole-weight", type=float, help="extra loss weight inside holes (10)")
+    p.add_argument("--focus-prob", type=float,
+                   help="probability of training at the timesteps of the model's default "
+                   "sampling schedule instead of uniform ones (0)")
     p.add_argument("--uncond-prob", type=float, help="classifier-free dropout probability (0.1)")
     p.add_argument("--masks", dest="mask_kinds", type=_str_list,
                    help="hole kinds: thin,medium,thick,box,object (default all)")
@@ -87,7 +90,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 _CONFIG_FLAGS = (
     "steps", "batch_size", "crop_size", "latent_factor", "vae", "block_out_channels", "prediction_type",
-    "lr", "warmup_steps", "ema_decay", "hole_weight", "uncond_prob", "mask_kinds", "object_roots", "num_workers",
+    "lr", "warmup_steps", "ema_decay", "hole_weight", "focus_prob", "uncond_prob", "mask_kinds", "object_roots", "num_workers",
     "seed", "log_every", "save_every", "init_from", "teacher", "distill_weight", "distill_blocks",
     "device", "export_dtype", "default_steps",
 )

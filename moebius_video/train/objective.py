@@ -33,16 +33,28 @@ class ObjectiveConfig:
         uncond_prob: Probability of training a sample with the unconditional ids (CFG dropout).
         hole_weight: Extra loss weight inside the latent hole (0 = the reference's plain MSE;
             ``w`` makes a hole position count ``1 + w`` times).
+        focus_timesteps: Timesteps the model will be sampled at (e.g. a 4-step schedule);
+            empty = none.
+        focus_prob: Probability of drawing a sample's timestep from ``focus_timesteps``
+            instead of uniformly (0 = the reference's uniform draw). A small model has no
+            capacity to spare for timesteps it is never sampled at.
     """
 
     uncond_prob: float = 0.1
     hole_weight: float = 0.0
+    focus_timesteps: tuple[int, ...] = ()
+    focus_prob: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.uncond_prob <= 1.0:
             raise InvalidArgumentError(f"uncond_prob must be in [0, 1], got {self.uncond_prob}")
         if self.hole_weight < 0:
             raise InvalidArgumentError(f"hole_weight must be >= 0, got {self.hole_weight}")
+        object.__setattr__(self, "focus_timesteps", tuple(int(t) for t in self.focus_timesteps))
+        if not 0.0 <= self.focus_prob <= 1.0:
+            raise InvalidArgumentError(f"focus_prob must be in [0, 1], got {self.focus_prob}")
+        if self.focus_prob > 0 and not self.focus_timesteps:
+            raise InvalidArgumentError("focus_prob > 0 needs focus_timesteps")
 
 
 @dataclass
@@ -164,7 +176,13 @@ def diffusion_loss(
     latents = batch.latents
     b = latents.shape[0]
     steps = scheduler.config.num_train_timesteps
-    timesteps = torch.randint(0, steps, (b,), generator=generator).to(latents.device)
+    timesteps = torch.randint(0, steps, (b,), generator=generator)
+    if config.focus_prob > 0:
+        focus = torch.tensor(config.focus_timesteps, dtype=timesteps.dtype)
+        pick = focus[torch.randint(0, len(focus), (b,), generator=generator)]
+        use = torch.rand(b, generator=generator) < config.focus_prob
+        timesteps = torch.where(use, pick, timesteps)
+    timesteps = timesteps.to(latents.device)
     noise = torch.randn(latents.shape, generator=generator, dtype=latents.dtype).to(latents.device)
     noisy = scheduler.add_noise(latents, noise, timesteps)
     ids = task_ids(module, b, config.uncond_prob, generator)

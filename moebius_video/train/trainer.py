@@ -95,6 +95,9 @@ class TrainConfig:
         ema_decay: EMA decay per step.
         uncond_prob: Probability of the unconditional ids (classifier-free guidance dropout).
         hole_weight: Extra loss weight inside the hole.
+        focus_prob: Probability of training a sample at one of the timesteps of the model's
+            default sampling schedule (``default_steps`` with ``timestep_spacing``) instead of
+            a uniform one.
         mask_kinds: Hole kinds to train with.
         object_roots: Where the ``object`` holes' silhouettes come from (clip ``masks/``
             folders, RGBA cut-outs); default: found under ``roots``.
@@ -135,6 +138,7 @@ class TrainConfig:
     ema_decay: float = 0.995
     uncond_prob: float = 0.1
     hole_weight: float = 10.0
+    focus_prob: float = 0.0
     mask_kinds: tuple[str, ...] = ("thin", "medium", "thick", "box", "object")
     object_roots: tuple[str, ...] = ()
     video_stride: int = 10
@@ -470,7 +474,7 @@ def train(
     """
     from tqdm import tqdm
 
-    from moebius_video.model.sampling import make_scheduler
+    from moebius_video.model.sampling import get_timesteps, make_scheduler
 
     out = Path(config.output_dir)
     ckpt_path = out / CHECKPOINT_NAME
@@ -518,7 +522,12 @@ def train(
             )
         vae = load_latent(config).to(ctx.device)
         scheduler = make_scheduler(config.scheduler_config())
-        objective = ObjectiveConfig(uncond_prob=config.uncond_prob, hole_weight=config.hole_weight)
+        objective = ObjectiveConfig(
+            uncond_prob=config.uncond_prob,
+            hole_weight=config.hole_weight,
+            focus_timesteps=tuple(int(t) for t in get_timesteps(scheduler, config.default_steps, 1.0)),
+            focus_prob=config.focus_prob,
+        )
         distiller = _build_distiller(config, network, model, scheduler, vae, ctx)
         if distiller is not None:
             optimizer.add_param_group({"params": list(distiller.parameters())})

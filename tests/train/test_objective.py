@@ -111,3 +111,20 @@ def test_uncond_dropout():
     assert torch.equal(task_ids(net, 4, 0.0), net.cfg_input_ids(4)[4:])
     with pytest.raises(InvalidArgumentError, match="uncond_prob"):
         ObjectiveConfig(uncond_prob=1.5)
+
+
+def test_focus_timesteps():
+    net = _net().eval()
+    batch, _, _ = _batch()
+    config = ObjectiveConfig(focus_timesteps=(999, 249), focus_prob=1.0)
+    out = diffusion_loss(net, _scheduler("sample"), batch, config, generator=torch.Generator().manual_seed(0))
+    assert set(out.timesteps.tolist()) <= {999, 249}
+    half = ObjectiveConfig(focus_timesteps=(999,), focus_prob=0.5)
+    g = torch.Generator().manual_seed(1)
+    draws = torch.cat([
+        diffusion_loss(net, _scheduler("sample"), batch, half, generator=g).timesteps for _ in range(60)
+    ])
+    share = float((draws == 999).float().mean())
+    assert 0.35 < share < 0.65
+    with pytest.raises(InvalidArgumentError, match="needs focus_timesteps"):
+        ObjectiveConfig(focus_prob=0.5)

@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="network widths, e.g. 32,64,128 (default)")
     p.add_argument("--prediction-type", choices=("sample", "epsilon", "v_prediction"),
                    help="network target (default sample; the reference uses epsilon)")
+    p.add_argument("--masked-fill", choices=("zeros", "pushpull"),
+                   help="what the network's masked-image input holds in the hole (default "
+                   "zeros, the reference's; moebius-tiny uses pushpull)")
     p.add_argument("--lr", type=positive_float, help="peak learning rate (1e-3)")
     p.add_argument("--warmup-steps", type=non_negative_int, help="warm-up steps (100)")
     p.add_argument("--ema-decay", type=float, help="EMA decay per step (0.995)")
@@ -89,7 +92,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 _CONFIG_FLAGS = (
-    "steps", "batch_size", "crop_size", "latent_factor", "vae", "block_out_channels", "prediction_type",
+    "steps", "batch_size", "crop_size", "latent_factor", "vae", "block_out_channels", "prediction_type", "masked_fill",
     "lr", "warmup_steps", "ema_decay", "hole_weight", "focus_prob", "uncond_prob", "mask_kinds", "object_roots", "num_workers",
     "seed", "log_every", "save_every", "init_from", "teacher", "distill_weight", "distill_blocks",
     "device", "export_dtype", "default_steps",

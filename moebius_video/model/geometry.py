@@ -210,3 +210,54 @@ def paste(
     out = frame.clone()
     out[:, rows, cols] = torch.where(hole, blended, frame[:, rows, cols])
     return out
+
+
+#: How the hole of the network's masked-image input is filled (``masked_fill``).
+MASKED_FILLS = ("zeros", "pushpull")
+
+
+def push_pull_fill(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """Fill the hole with a smooth interpolation of the known pixels ("push-pull" pyramid).
+
+    Known pixels are averaged down a pyramid (2x2 means weighted by knownness) until every
+    cell has some known content; on the way back up, each level keeps its own weighted mean
+    where it had known pixels and takes the bilinear upsampling of the coarser level elsewhere.
+
+    Args:
+        image: ``B, C, H, W`` float.
+        hole: ``B, 1, H, W``, 1 (or True) = unknown.
+
+    Returns:
+        ``B, C, H, W``: ``image`` where known, the interpolation in the hole (a weighted mean
+        of known pixels: within their range). An image with no known pixel comes back as is.
+    """
+    known = (hole < 0.5).to(image.dtype)
+    num, weight = image * known, known
+    pyramid = [(num, weight)]
+    while min(num.shape[-2:]) > 1 and bool((weight == 0).any()):
+        num = F.avg_pool2d(num, 2, ceil_mode=True)
+        weight = F.avg_pool2d(weight, 2, ceil_mode=True)
+        pyramid.append((num, weight))
+    num, weight = pyramid[-1]
+    filled = num / weight.clamp_min(1e-8)
+    for num, weight in reversed(pyramid[:-1]):
+        up = F.interpolate(filled, size=num.shape[-2:], mode="bilinear", align_corners=False)
+        alpha = weight.clamp(max=1.0)
+        filled = num / weight.clamp_min(1e-8) * alpha + up * (1 - alpha)
+    empty = pyramid[-1][1].sum(dim=(1, 2, 3), keepdim=True) == 0
+    return torch.where(empty, image, image * known + filled * (1 - known))
+
+
+def masked_input(image: torch.Tensor, hole: torch.Tensor, fill: str = "zeros") -> torch.Tensor:
+    """The network's masked image: the hole zeroed (the reference) or push-pull filled.
+
+    Args:
+        image: ``B, C, H, W`` in [-1, 1].
+        hole: ``B, 1, H, W``, 1 = hole.
+        fill: One of :data:`MASKED_FILLS`.
+    """
+    if fill == "zeros":
+        return image * (1 - hole.to(image.dtype))
+    if fill == "pushpull":
+        return push_pull_fill(image, hole)
+    raise InvalidArgumentError(f"masked_fill must be one of {MASKED_FILLS}, got {fill!r}")

@@ -32,10 +32,12 @@ from moebius_video.errors import CheckpointError, InvalidArgumentError, InvalidM
 from moebius_video.model.checkpoint import find_weights, load_state_dict_strict, read_state_dict
 from moebius_video.model.config import DDIM_SCHEDULER_CONFIG, MoebiusConfig
 from moebius_video.model.geometry import (
+    MASKED_FILLS,
     CropBox,
     binarize_mask,
     crop_window,
     mask_bbox,
+    masked_input,
     paste,
     resize_image,
     resize_mask,
@@ -58,6 +60,8 @@ SHIPPED_MODELS = {
 
 #: Key of ``model_index.json`` that holds a model's recommended call settings.
 DEFAULTS_KEY = "moebius_video_defaults"
+#: Key of ``model_index.json`` that holds how the model was trained to see its input.
+INPUT_KEY = "moebius_video_input"
 
 _OUTPUT_TYPES = ("pil", "np", "pt", "latent")
 
@@ -267,6 +271,9 @@ class MoebiusInpaintingPipeline:
             ``guidance_scale``), read from and written to ``model_index.json``; callers that
             want the model's own settings read them here (the call's defaults stay the
             reference's).
+        masked_fill: What the masked-image input holds in the hole: ``"zeros"`` (the
+            reference) or ``"pushpull"`` (a smooth interpolation of the surroundings; what
+            ``moebius-tiny`` was trained with). A property of the weights, saved with them.
     """
 
     def __init__(
@@ -278,6 +285,7 @@ class MoebiusInpaintingPipeline:
         context: float = 0.5,
         feather: float = 3.0,
         defaults: dict[str, Any] | None = None,
+        masked_fill: str = "zeros",
     ) -> None:
         if vae.config.latent_channels != network.config.latent_channels:
             raise InvalidArgumentError(
@@ -290,6 +298,11 @@ class MoebiusInpaintingPipeline:
         self.context = context
         self.feather = feather
         self.defaults: dict[str, Any] = dict(defaults or {})
+        if masked_fill not in MASKED_FILLS:
+            raise InvalidArgumentError(
+                f"masked_fill must be one of {MASKED_FILLS}, got {masked_fill!r}"
+            )
+        self.masked_fill = masked_fill
 
     # ------------------------------------------------------------------ properties
     @property
@@ -384,6 +397,7 @@ class MoebiusInpaintingPipeline:
         )
         scheduler = None
         defaults: dict[str, Any] = {}
+        inputs: dict[str, Any] = {}
         if root.is_file():
             folder, weights = root.parent, root
         elif (root / "model_index.json").is_file():
@@ -392,6 +406,7 @@ class MoebiusInpaintingPipeline:
             except ValueError as exc:
                 raise CheckpointError(f"{root / 'model_index.json'} is not JSON: {exc}") from exc
             defaults = dict(index.get(DEFAULTS_KEY) or {})
+            inputs = dict(index.get(INPUT_KEY) or {})
             folder = root / "unet"
             weights = find_weights(folder)
             if (root / "scheduler" / "scheduler_config.json").is_file():
@@ -432,6 +447,8 @@ class MoebiusInpaintingPipeline:
         vae_model = _load_vae(vae, torch_dtype).to(device=device or "cpu")
         logger.info("loaded Moebius weights from %s", weights)
         pipeline_kwargs.setdefault("defaults", defaults)
+        if "masked_fill" in inputs:
+            pipeline_kwargs.setdefault("masked_fill", inputs["masked_fill"])
         return cls(network, vae_model, scheduler, **pipeline_kwargs)
 
     def save_pretrained(
@@ -466,6 +483,8 @@ class MoebiusInpaintingPipeline:
         }
         if self.defaults:
             index[DEFAULTS_KEY] = dict(self.defaults)
+        if self.masked_fill != "zeros":
+            index[INPUT_KEY] = {"masked_fill": self.masked_fill}
         (root / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
         config = {"_class_name": "MoebiusNetwork", **network.config.to_dict()}
         (root / "unet" / "config.json").write_text(json.dumps(config, indent=2) + "\n")
@@ -605,7 +624,7 @@ class MoebiusInpaintingPipeline:
             # 3. Model-space tensors: image in [-1, 1], binary mask, masked image.
             pixels = torch.stack(crops).to(self.device) * 2 - 1
             mask = torch.stack(crop_masks)[:, None].to(self.device, torch.uint8)
-            masked = pixels * (1 - mask)
+            masked = masked_input(pixels, mask, self.masked_fill)
 
             # 4. Latents: VAE posterior samples (as the reference), mask by nearest sampling.
             if isinstance(generator, list):

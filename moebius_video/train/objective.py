@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from moebius_video.errors import InvalidArgumentError
+from moebius_video.model.geometry import masked_input
 
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
@@ -73,13 +74,17 @@ class LatentBatch:
 
 
 @torch.no_grad()
-def encode_batch(vae: Any, image: torch.Tensor, mask: torch.Tensor) -> LatentBatch:
+def encode_batch(
+    vae: Any, image: torch.Tensor, mask: torch.Tensor, masked_fill: str = "zeros"
+) -> LatentBatch:
     """Pixels to model space, exactly as :class:`MoebiusInpaintingPipeline` prepares its input.
 
     Args:
         vae: Encoder with the ``AutoencoderKL`` interface.
         image: ``B,3,H,W`` in [-1, 1].
         mask: ``B,1,H,W``, 1 = hole.
+        masked_fill: What the masked image holds in the hole (``"zeros"``, the reference's,
+            or ``"pushpull"``; see :func:`~moebius_video.model.geometry.masked_input`).
 
     Returns:
         The :class:`LatentBatch` (on the image's device, in the VAE's dtype).
@@ -90,7 +95,7 @@ def encode_batch(vae: Any, image: torch.Tensor, mask: torch.Tensor) -> LatentBat
             f"{tuple(image.shape)} and {tuple(mask.shape)}"
         )
     hole = (mask > 0.5).to(image.dtype)
-    masked = image * (1 - hole)
+    masked = masked_input(image, hole, masked_fill)
     scale = vae.config.scaling_factor
     latents = vae.encode(image).latent_dist.sample() * scale
     masked_latents = vae.encode(masked).latent_dist.sample() * scale

@@ -62,6 +62,7 @@ MODEL_FIELDS = (
     "encoder_hid_dim",
     "num_heads",
     "prediction_type",
+    "masked_fill",
 )
 
 
@@ -83,6 +84,9 @@ class TrainConfig:
         encoder_hid_dim: Width of the id embedding table.
         num_heads: Lambda heads.
         prediction_type: What the network predicts (``"sample"``, ``"epsilon"``, ``"v_prediction"``).
+        masked_fill: What the network's masked-image input holds in the hole: ``"zeros"``
+            (the reference) or ``"pushpull"`` (a smooth interpolation of the surroundings,
+            which spares a small network learning to carry colours across the hole).
         timestep_spacing: The sampling schedule saved with the model (``"trailing"`` makes
             1-step sampling start at t = 999 instead of the reference's t = 0).
         steps: Optimizer steps to reach (a resumed run continues up to this number).
@@ -127,6 +131,7 @@ class TrainConfig:
     encoder_hid_dim: int = 72
     num_heads: int = 8
     prediction_type: str = "sample"
+    masked_fill: str = "zeros"
     timestep_spacing: str = "trailing"
     steps: int = 2000
     batch_size: int = 16
@@ -182,6 +187,8 @@ class TrainConfig:
             problems.append(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.ema_decay < 1:
             problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.masked_fill not in ("zeros", "pushpull"):
+            problems.append(f"masked_fill must be zeros or pushpull, got {self.masked_fill!r}")
         if self.export_dtype not in ("float16", "bfloat16", "float32"):
             problems.append(f"export_dtype must be float16, bfloat16 or float32, got {self.export_dtype!r}")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -381,6 +388,7 @@ def export_model(
             "num_inference_steps": config.default_steps,
             "guidance_scale": config.default_guidance,
         },
+        masked_fill=config.masked_fill,
     )
     folder = Path(folder)
     tmp = folder.with_name(f".{folder.name}.tmp")
@@ -587,7 +595,7 @@ def train(
                 mask = batch["mask"].to(ctx.device, non_blocking=True)
                 for group in optimizer.param_groups:
                     group["lr"] = config.lr * lr_factor(step, config)
-                latent_batch = encode_batch(vae, image, mask)
+                latent_batch = encode_batch(vae, image, mask, config.masked_fill)
                 result = diffusion_loss(model, scheduler, latent_batch, objective, generator=generator)
                 loss = result.loss
                 parts = {"diffusion": float(loss.detach())}

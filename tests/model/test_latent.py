@@ -109,3 +109,47 @@ def test_missing_shipped_model_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setitem(module.SHIPPED_MODELS, "moebius-tiny", tmp_path / "gone")
     with pytest.raises(CheckpointError, match="shipped model 'moebius-tiny' is missing"):
         MoebiusInpaintingPipeline.from_pretrained("moebius-tiny")
+
+
+def test_push_pull_fill_keeps_known_pixels_and_interpolates():
+    from moebius_video.model.geometry import masked_input, push_pull_fill
+
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 3, 32, 24, generator=g)
+    hole = torch.zeros(2, 1, 32, 24)
+    hole[:, :, 8:20, 4:18] = 1
+    out = push_pull_fill(image, hole)
+    known = hole.expand_as(image) == 0
+    assert torch.equal(out[known], image[known])
+    assert out.min() >= image[known].min() - 1e-6 and out.max() <= image[known].max() + 1e-6
+    # A constant image is filled with that constant; a left/right split keeps its sides.
+    flat = torch.full((1, 3, 16, 16), 0.25)
+    assert torch.allclose(push_pull_fill(flat, hole[:1, :, :16, :16]), flat)
+    split = torch.zeros(1, 1, 16, 16)
+    split[..., 8:] = 1.0
+    small = torch.zeros(1, 1, 16, 16)
+    small[..., 6:10, 6:10] = 1
+    filled = push_pull_fill(split, small)
+    assert filled[0, 0, 7, 6] < 0.5 < filled[0, 0, 7, 9]
+    # Nothing known: returned as is. Zeros: the reference's masked image.
+    assert torch.equal(push_pull_fill(image, torch.ones(2, 1, 32, 24)), image)
+    assert torch.equal(masked_input(image, hole, "zeros"), image * (1 - hole))
+    with pytest.raises(InvalidArgumentError, match="masked_fill"):
+        masked_input(image, hole, "telea")
+
+
+def test_masked_fill_is_saved_with_the_model_and_used(tmp_path):
+    pipe = _tiny_pipeline()
+    pipe.masked_fill = "pushpull"
+    pipe.save_pretrained(tmp_path / "m")
+    loaded = MoebiusInpaintingPipeline.from_pretrained(tmp_path / "m")
+    assert loaded.masked_fill == "pushpull"
+    image = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    mask = np.zeros((32, 32), bool)
+    mask[8:24, 8:24] = True
+    a = loaded(image, mask, num_inference_steps=1, guidance_scale=1.0, output_type="np").images[0]
+    loaded.masked_fill = "zeros"
+    b = loaded(image, mask, num_inference_steps=1, guidance_scale=1.0, output_type="np").images[0]
+    assert not np.allclose(a, b)
+    with pytest.raises(InvalidArgumentError, match="masked_fill"):
+        MoebiusInpaintingPipeline(pipe.network, pipe.vae, masked_fill="blur")

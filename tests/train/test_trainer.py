@@ -266,3 +266,10 @@ def test_training_in_a_vae_latent_space(tmp_path):
         train(other, progress=False)
     with pytest.raises(CheckpointError, match="cannot read"):
         _config(tmp_path, vae=str(tmp_path / "nope")).network_config()
+
+
+def test_masked_fill_travels_with_the_model_and_guards_resume(tmp_path):
+    train(_config(tmp_path, masked_fill="pushpull", steps=2), progress=False)
+    assert MoebiusInpaintingPipeline.from_pretrained(tmp_path / "run" / "model").masked_fill == "pushpull"
+    with pytest.raises(CheckpointError, match="masked_fill 'pushpull' != 'zeros'"):
+        train(_config(tmp_path, steps=3), resume=True, progress=False)

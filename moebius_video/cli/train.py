@@ -58,6 +58,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--masked-fill", choices=("zeros", "pushpull"),
                    help="what the network's masked-image input holds in the hole (default "
                    "zeros, the reference's; moebius-tiny uses pushpull)")
+    p.add_argument("--input-skip", action="store_true", default=None,
+                   help="the network predicts a correction of its masked-image input "
+                   "(with --prediction-type sample; moebius-tiny uses it)")
     p.add_argument("--lr", type=positive_float, help="peak learning rate (1e-3)")
     p.add_argument("--warmup-steps", type=non_negative_int, help="warm-up steps (100)")
     p.add_argument("--ema-decay", type=float, help="EMA decay per step (0.995)")
@@ -92,7 +95,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 _CONFIG_FLAGS = (
-    "steps", "batch_size", "crop_size", "latent_factor", "vae", "block_out_channels", "prediction_type", "masked_fill",
+    "steps", "batch_size", "crop_size", "latent_factor", "vae", "block_out_channels", "prediction_type", "masked_fill", "input_skip",
     "lr", "warmup_steps", "ema_decay", "hole_weight", "focus_prob", "uncond_prob", "mask_kinds", "object_roots", "num_workers",
     "seed", "log_every", "save_every", "init_from", "teacher", "distill_weight", "distill_blocks",
     "device", "export_dtype", "default_steps",

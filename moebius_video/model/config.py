@@ -73,6 +73,10 @@ class MoebiusConfig:
         local_kernel: Spatial kernel of the self-lambda position convolution.
         flip_sin_to_cos: Timestep sinusoid order (cos first).
         freq_shift: Timestep sinusoid frequency shift.
+        input_skip: Add the masked-image latents (the last ``out_channels`` input channels) to
+            the output, so the network predicts a correction of its conditioning. Not in
+            the reference (False); the small models on the uncompressed latent use it with
+            the clean-sample target and a push-pull filled masked image.
     """
 
     sample_size: int = 64
@@ -92,6 +96,7 @@ class MoebiusConfig:
     local_kernel: int = 15
     flip_sin_to_cos: bool = True
     freq_shift: int = 0
+    input_skip: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -116,6 +121,10 @@ class MoebiusConfig:
         if self.num_embeddings % 2:
             problems.append(
                 f"num_embeddings={self.num_embeddings} must be even (cond + uncond halves)"
+            )
+        if self.input_skip and self.in_channels != 2 * self.out_channels + 1:
+            problems.append(
+                f"input_skip needs in_channels = 2 * out_channels + 1, got {self.in_channels}"
             )
         if self.local_kernel % 2 == 0:
             problems.append(f"local_kernel={self.local_kernel} must be odd")

@@ -456,6 +456,9 @@ class MoebiusNetwork(nn.Module):
         self.config = config if config is not None else MoebiusConfig.official()
         self.embedding_layer = nn.Embedding(self.config.num_embeddings, self.config.encoder_hid_dim)
         self.diff_model = MoebiusUNet(self.config)
+        if self.config.input_skip:
+            # Start as the identity on the conditioning: the output BN's scale at zero.
+            nn.init.zeros_(self.diff_model.conv_out.bn2.weight)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -496,4 +499,8 @@ class MoebiusNetwork(nn.Module):
             raise InvalidArgumentError(
                 f"input_ids must be {sample.shape[0]},{self.config.context_length}, got {tuple(input_ids.shape)}"
             )
-        return self.diff_model(sample, timestep, self.embedding_layer(input_ids))
+        out = self.diff_model(sample, timestep, self.embedding_layer(input_ids))
+        if self.config.input_skip:
+            c = self.config.out_channels
+            out = out + sample[:, c + 1 : 2 * c + 1]
+        return out

@@ -63,6 +63,7 @@ MODEL_FIELDS = (
     "num_heads",
     "prediction_type",
     "masked_fill",
+    "input_skip",
 )
 
 
@@ -87,6 +88,8 @@ class TrainConfig:
         masked_fill: What the network's masked-image input holds in the hole: ``"zeros"``
             (the reference) or ``"pushpull"`` (a smooth interpolation of the surroundings,
             which spares a small network learning to carry colours across the hole).
+        input_skip: The network outputs a correction added to its masked-image input
+            (:attr:`MoebiusConfig.input_skip`; needs the ``"sample"`` target).
         timestep_spacing: The sampling schedule saved with the model (``"trailing"`` makes
             1-step sampling start at t = 999 instead of the reference's t = 0).
         steps: Optimizer steps to reach (a resumed run continues up to this number).
@@ -132,6 +135,7 @@ class TrainConfig:
     num_heads: int = 8
     prediction_type: str = "sample"
     masked_fill: str = "zeros"
+    input_skip: bool = False
     timestep_spacing: str = "trailing"
     steps: int = 2000
     batch_size: int = 16
@@ -187,6 +191,8 @@ class TrainConfig:
             problems.append(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.ema_decay < 1:
             problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.input_skip and self.prediction_type != "sample":
+            problems.append("input_skip needs prediction_type 'sample'")
         if self.masked_fill not in ("zeros", "pushpull"):
             problems.append(f"masked_fill must be zeros or pushpull, got {self.masked_fill!r}")
         if self.export_dtype not in ("float16", "bfloat16", "float32"):
@@ -224,6 +230,7 @@ class TrainConfig:
             cross_attention_dim=self.cross_attention_dim,
             encoder_hid_dim=self.encoder_hid_dim,
             num_heads=self.num_heads,
+            input_skip=self.input_skip,
         )
 
     def scheduler_config(self) -> dict[str, Any]:

@@ -153,3 +153,25 @@ def test_masked_fill_is_saved_with_the_model_and_used(tmp_path):
     assert not np.allclose(a, b)
     with pytest.raises(InvalidArgumentError, match="masked_fill"):
         MoebiusInpaintingPipeline(pipe.network, pipe.vae, masked_fill="blur")
+
+
+def test_input_skip_starts_as_the_identity_on_the_conditioning():
+    config = MoebiusConfig(
+        sample_size=8, in_channels=97, out_channels=48, block_out_channels=(32, 64),
+        cross_attention_dim=40, encoder_hid_dim=72, input_skip=True,
+    )
+    net = MoebiusNetwork(config)
+    x = torch.randn(2, 97, 8, 8)
+    for mode in (True, False):
+        net.train(mode)
+        out = net(x, torch.tensor([999, 10]), net.cfg_input_ids(2)[2:])
+        assert torch.allclose(out, x[:, 49:], atol=1e-6)
+    assert MoebiusConfig.from_dict(config.to_dict()).input_skip
+    assert not MoebiusConfig.official().input_skip
+    with pytest.raises(InvalidArgumentError, match="input_skip needs"):
+        MoebiusConfig(sample_size=8, in_channels=9, out_channels=48, block_out_channels=(32, 64),
+                      input_skip=True)
+    from moebius_video.train.trainer import TrainConfig
+
+    with pytest.raises(InvalidArgumentError, match="input_skip needs prediction_type"):
+        TrainConfig(roots=("x",), output_dir="y", input_skip=True, prediction_type="epsilon")

@@ -273,14 +273,21 @@ def fill_model(
     import torch
 
     generator = torch.Generator(device=pipeline.device).manual_seed(seed)
-    out = pipeline(
-        image,
-        mask,
-        num_inference_steps=steps,
-        guidance_scale=guidance,
-        generator=generator,
-        output_type="np",
-    ).images[0]
+    # The pipeline's paste softens the edge by blending in the frame's own pixels just
+    # inside the hole: background when the mask was dilated (as in the video path), but
+    # here the hole is exact and blanked, so that blend would only mix black in. Off here.
+    feather, pipeline.feather = pipeline.feather, 0.0
+    try:
+        out = pipeline(
+            image,
+            mask,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=generator,
+            output_type="np",
+        ).images[0]
+    finally:
+        pipeline.feather = feather
     return np.clip(np.round(np.asarray(out) * 255.0), 0, 255).astype(np.uint8)
 
 

@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -400,13 +401,9 @@ def export_model(
     folder = Path(folder)
     tmp = folder.with_name(f".{folder.name}.tmp")
     if tmp.exists():
-        import shutil
-
         shutil.rmtree(tmp)
     pipeline.save_pretrained(tmp, dtype=getattr(torch, config.export_dtype))
     if folder.exists():
-        import shutil
-
         old = folder.with_name(f".{folder.name}.old")
         if old.exists():
             shutil.rmtree(old)
@@ -585,7 +582,7 @@ def train(
             total=config.steps, initial=step, disable=not (show and ctx.main), unit="step",
             dynamic_ncols=True,
         )
-        start = time.monotonic()
+        start, first_step = time.monotonic(), step
         window_start, window_images = start, 0
         running = float("nan")
         interrupted = False
@@ -665,7 +662,9 @@ def train(
         return TrainResult(
             step=step,
             final_loss=running,
-            images_per_second=step and (step * config.batch_size * ctx.world_size) / max(seconds, 1e-9),
+            # Only the steps of this call: a resumed run's earlier steps took other time.
+            images_per_second=(step - first_step) * config.batch_size * ctx.world_size
+            / max(seconds, 1e-9),
             seconds=seconds,
             model_dir=out / "model",
             checkpoint=ckpt_path,

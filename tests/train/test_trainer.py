@@ -93,6 +93,8 @@ def test_resume_continues_and_refuses_surprises(tmp_path):
         train(_config(tmp_path, steps=2), progress=False)
     result = train(_config(tmp_path, steps=4), resume=True, progress=False)
     assert result.step == 4
+    # Throughput counts the 2 steps of this call, not the 4 of the whole run.
+    assert result.images_per_second == pytest.approx(2 * 2 / result.seconds, rel=0.05)
     steps = [json.loads(x)["step"] for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert steps == [2, 4]
     with pytest.raises(CheckpointError, match=r"another model config \(block_out_channels"):

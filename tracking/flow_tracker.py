@@ -90,6 +90,13 @@ class FlowTrackerConfig:
             colour new to both models is neutral, the tie keeps it, and the mask sticks to the
             uncovered background and is carried with it (0 = off).
         novel_prob: see ``novel_logit``.
+        redetect: when the object is lost (the mask vanished, or shrank below
+            ``lost_fraction`` of its keyframe area away from the frame's border: a full
+            occlusion), search the whole frame for the keyframe's appearance (masked
+            normalised cross-correlation) and restart from its keyframe shape there. Not
+            after an exit through the border: the object is gone until the next keyframe.
+        lost_fraction: see ``redetect``.
+        redetect_score: smallest correlation (0–1) accepted as a re-detection.
         threshold: object probability of the propagated mask (0.5 = unbiased).
         min_component: components smaller than this fraction of the largest are dropped.
         exit_fraction: a mask that touches the frame's border with less than this fraction
@@ -134,6 +141,9 @@ class FlowTrackerConfig:
     unknown_logit: float = 0.0
     novel_logit: float = -0.5
     novel_prob: float = 1e-4
+    redetect: bool = True
+    lost_fraction: float = 0.25
+    redetect_score: float = 0.35
     threshold: float = 0.5
     min_component: float = 0.05
     exit_fraction: float = 0.02
@@ -352,6 +362,88 @@ class FlowTracker(MaskTracker):
             state, index=state.index + 1, mask=mask, prev_gray=gray, prev_flow=None, extras=extras
         )
 
+    def _redetect(
+        self,
+        gray: np.ndarray,
+        extras: dict[str, np.ndarray],
+    ) -> np.ndarray | None:
+        """Find the keyframe's appearance of the object anywhere in ``gray``.
+
+        Masked normalised cross-correlation of the keyframe's template over the whole frame
+        (downscaled like :meth:`_match`). Returns the working-resolution mask of the
+        keyframe's shape placed at the best match, or ``None`` when the best correlation is
+        below ``redetect_score`` (the object is not visible).
+        """
+        template = extras.get("anchor_gray")
+        shape = extras.get("anchor_shape")
+        if template is None or shape is None:
+            return None
+        inside = shape > 0
+        th, tw = template.shape[:2]
+        height, width = gray.shape[:2]
+        if inside.sum() < 16 or th >= height or tw >= width:
+            return None
+        tmpl = template.astype(np.float32)
+        if float(tmpl[inside].std()) < 1.0:
+            return None
+        tmpl[~inside] = float(tmpl[inside].mean())
+        image = gray.astype(np.float32)
+        scale = min(1.0, self.config.match_size / max(th, tw))
+        if scale < 1.0:
+            tmpl = cv2.resize(
+                tmpl, (max(2, round(tw * scale)), max(2, round(th * scale))), cv2.INTER_AREA
+            )
+            image = cv2.resize(
+                image,
+                (
+                    max(tmpl.shape[1] + 1, round(width * scale)),
+                    max(tmpl.shape[0] + 1, round(height * scale)),
+                ),
+                interpolation=cv2.INTER_AREA,
+            )
+        score = cv2.matchTemplate(image, tmpl, cv2.TM_CCOEFF_NORMED)
+        if not np.isfinite(score).all():
+            return None
+        _, best, _, loc = cv2.minMaxLoc(score)
+        if best < self.config.redetect_score:
+            return None
+        x0 = min(width - tw, round(loc[0] / scale))
+        y0 = min(height - th, round(loc[1] / scale))
+        placed = np.zeros((height, width), bool)
+        placed[y0 : y0 + th, x0 : x0 + tw] = inside
+        return placed
+
+    def _lost(
+        self, state: TrackState, gray: np.ndarray, rgb: np.ndarray, extras: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, TrackState]:
+        """The previous mask is empty: re-detect the object, else return an empty mask."""
+        exited = bool(extras.get("exited", False))
+        found = self._redetect(gray, extras) if self.config.redetect and not exited else None
+        if found is None:
+            return self._empty(state, gray, rgb, extras)
+        return self._placed(state, gray, rgb, extras, found)
+
+    def _placed(
+        self,
+        state: TrackState,
+        gray: np.ndarray,
+        rgb: np.ndarray,
+        extras: dict[str, np.ndarray],
+        small: np.ndarray,
+    ) -> tuple[np.ndarray, TrackState]:
+        """Restart from a working-resolution mask found by re-detection."""
+        extras["soft"] = small.astype(np.float32)
+        extras["rgb"] = rgb
+        extras["velocity"] = np.zeros(2, np.float32)
+        h, w = state.frame_shape
+        if small.shape == (h, w):
+            mask = small.copy()
+        else:
+            mask = cv2.resize(small.view(np.uint8) * np.uint8(255), (w, h)) >= 128
+        return mask, replace(
+            state, index=state.index + 1, mask=mask, prev_gray=gray, prev_flow=None, extras=extras
+        )
+
     def _projection(self, rgb: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
         """``1,4`` colour-to-grey matrix for an object textureless in grey, else ``None``."""
         if self.config.min_contrast <= 0 or np.count_nonzero(mask) < 16:
@@ -393,6 +485,11 @@ class FlowTracker(MaskTracker):
         }
         if proj is not None:
             extras["projection"] = proj
+        box = _bbox(soft >= 0.5)
+        if box is not None:
+            x0, y0, x1, y1 = box
+            extras["anchor_gray"] = gray[y0:y1, x0:x1].copy()
+            extras["anchor_shape"] = (soft[y0:y1, x0:x1] >= 0.5).astype(np.uint8)
         if self.config.color:
             bins = self.config.color_bins
             if bins is None:
@@ -419,7 +516,7 @@ class FlowTracker(MaskTracker):
         prev_mask = prev_soft >= 0.5
         box = _bbox(prev_mask)
         if box is None:
-            return self._empty(state, gray, rgb, extras)
+            return self._lost(state, gray, rgb, extras)
         # 1. object translation
         velocity = extras.get("velocity", np.zeros(2, np.float32))
         shift = (
@@ -434,6 +531,7 @@ class FlowTracker(MaskTracker):
         rx0, ry0 = max(0, x0 + tx - margin), max(0, y0 + ty - margin)
         rx1, ry1 = min(width, x1 + tx + margin), min(height, y1 + ty + margin)
         if rx1 - rx0 < 2 or ry1 - ry0 < 2:  # the object left the frame
+            extras["exited"] = np.asarray(True)
             return self._empty(state, gray, rgb, extras)
         if rx1 - rx0 < 32:
             rx0, rx1 = max(0, min(rx0, rx1 - 32)), min(width, max(rx1, rx0 + 32))
@@ -516,8 +614,23 @@ class FlowTracker(MaskTracker):
         small[ry0:ry1, rx0:rx1] = roi
         area = int(np.count_nonzero(roi))
         on_border = small[0].any() or small[-1].any() or small[:, 0].any() or small[:, -1].any()
-        if on_border and area < cfg.exit_fraction * float(extras.get("anchor_area", 0)):
+        anchor_area = float(extras.get("anchor_area", 0))
+        was_on_border = bool(extras.get("exited", False))
+        # a mask that shrinks on (or after touching) the border is an object going out
+        extras["exited"] = np.asarray(
+            on_border or (was_on_border and area < cfg.lost_fraction * anchor_area)
+        )
+        if on_border and area < cfg.exit_fraction * anchor_area:
+            extras["exited"] = np.asarray(True)  # no re-detection after an exit
             return self._empty(state, gray, rgb, extras)  # what is left of an exit
+        if (
+            cfg.redetect
+            and not (on_border or was_on_border)
+            and area < cfg.lost_fraction * anchor_area
+        ):
+            found = self._redetect(gray, extras)
+            if found is not None:  # the object was lost (occluded): start again from there
+                return self._placed(state, gray, rgb, extras, found)
         out_roi = roi
         if cfg.out_threshold < cfg.threshold:  # unsure pixels go to the output only
             unsure = logit >= np.log(cfg.out_threshold / (1 - cfg.out_threshold))

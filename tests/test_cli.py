@@ -241,3 +241,21 @@ def test_broken_inputs_through_the_cli(tmp_path: Path, capsys) -> None:  # type:
     frames, _, _, _ = read_video(out)
     assert 0 < len(frames) < 40
     assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+
+
+def test_remove_with_pushpull_spatial_and_filler_options(clip, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    video, masks, _ = clip
+    code, _, err = _run(["remove", str(video), "--masks", str(masks), "--spatial", "pushpull",
+                         "-o", str(tmp_path / "a") + "/"], capsys)
+    assert code == 0, err
+    assert len(list((tmp_path / "a").glob("*.png"))) == 8
+    code, _, err = _run(["remove", str(video), "--masks", str(masks),
+                         "--fill", "temporal:spatial=pushpull", "-o", str(tmp_path / "b") + "/"], capsys)
+    assert code == 0, err
+    for a, b in zip(sorted((tmp_path / "a").glob("*.png")), sorted((tmp_path / "b").glob("*.png")), strict=True):
+        np.testing.assert_array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
+    code, _, err = _run(["remove", str(video), "--masks", str(masks), "--fill", "pushpull:bogus=1",
+                         "-o", str(tmp_path / "c.mp4")], capsys)
+    assert code != 0
+    _assert_one_line_error(err, "bad options for filler 'pushpull'")
+    assert not (tmp_path / "c.mp4").exists()

@@ -74,9 +74,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        "moebius-tiny (default; see README)")
     model.add_argument("--model-steps", type=int, default=None, metavar="N",
                        help="DDIM steps per frame (default: the model's own, 4 for moebius-tiny)")
-    model.add_argument("--spatial", choices=("telea", "ns", "moebius"), default=None,
+    model.add_argument("--spatial", choices=("telea", "ns", "pushpull", "moebius"), default=None,
                        help="with --fill temporal/temporal-offline: what fills pixels no frame "
-                       "showed (default telea; moebius when --model is given)")
+                       "showed (default telea; moebius when --model is given; pushpull is "
+                       "15x cheaper than telea, smoother and 0.2 dB worse)")
     model.add_argument("--device", default=None, help="torch device (default: cuda if present)")
     model.add_argument("--batch", type=positive_int, default=1, metavar="N",
                        help="with --fill moebius: fill N consecutive frames per model call "
@@ -126,7 +127,7 @@ def _build_filler(args: argparse.Namespace) -> Any:
     spatial = args.spatial or ("moebius" if args.model else None)
     if spatial is None:
         return None
-    if args.fill not in TEMPORAL_FILLERS:
+    if args.fill.partition(":")[0] not in TEMPORAL_FILLERS:
         raise InvalidArgumentError(
             f"--spatial applies to --fill {'/'.join(TEMPORAL_FILLERS)}, not --fill {args.fill}"
         )

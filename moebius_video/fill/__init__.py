@@ -8,12 +8,14 @@ from moebius_video.errors import InvalidArgumentError
 from moebius_video.fill.base import Filler, FillResult, FutureFrame, check_frame_and_mask
 from moebius_video.fill.model import MoebiusFiller
 from moebius_video.fill.opencv import NSFiller, OpenCVFiller
+from moebius_video.fill.pushpull import PushPullFiller
 from moebius_video.fill.temporal import TEMPORAL_FILLERS
 from moebius_video.fill.warm import WarmStartFiller
 
 _REGISTRY: dict[str, Callable[..., Filler]] = {
     "telea": lambda **kw: OpenCVFiller("telea", **kw),
     "ns": lambda **kw: NSFiller(**kw),
+    "pushpull": PushPullFiller,
     **TEMPORAL_FILLERS,
     "moebius": lambda **kw: MoebiusFiller.from_pretrained(**kw),
     "moebius-warm": lambda **kw: WarmStartFiller.from_pretrained(**kw),
@@ -35,14 +37,25 @@ def available_fillers() -> list[str]:
 def get_filler(name: str = DEFAULT_FILLER, **kwargs: object) -> Filler:
     """Build the filler called ``name``.
 
+    ``name`` may carry options, ``"name:key=value,..."`` (numbers are converted), e.g.
+    ``"temporal:spatial=pushpull"``; keyword arguments override them.
+
     Raises:
-        InvalidArgumentError: ``name`` is not a known filler.
+        InvalidArgumentError: ``name`` is not a known filler, or a malformed option.
     """
+    if ":" in name:
+        from moebius_video.fill.benchmark import parse_filler_spec
+
+        name, options = parse_filler_spec(name)
+        kwargs = {**options, **kwargs}
     if name not in _REGISTRY:
         raise InvalidArgumentError(
             f"unknown filler {name!r}; choose one of: {', '.join(available_fillers())}"
         )
-    return _REGISTRY[name](**kwargs)
+    try:
+        return _REGISTRY[name](**kwargs)
+    except TypeError as error:  # an option the filler does not take
+        raise InvalidArgumentError(f"bad options for filler {name!r}: {error}") from None
 
 
 __all__ = [
@@ -53,6 +66,7 @@ __all__ = [
     "MoebiusFiller",
     "NSFiller",
     "OpenCVFiller",
+    "PushPullFiller",
     "available_fillers",
     "check_frame_and_mask",
     "get_filler",

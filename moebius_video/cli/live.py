@@ -29,7 +29,7 @@ _WINDOW = "moebius-video: before | after  (s select, r reset, q quit)"
 
 
 def _add_common_live_arguments(p: argparse.ArgumentParser, *, box_required: bool) -> None:
-    from moebius_video.fill import DEFAULT_FILLER
+    from moebius_video.fill import DEFAULT_LIVE_FILLER
 
     what = p.add_argument_group("what to remove")
     which = what.add_mutually_exclusive_group(required=box_required)
@@ -38,8 +38,8 @@ def _add_common_live_arguments(p: argparse.ArgumentParser, *, box_required: bool
                        help="mask of the first frame (white = remove)")
     what.add_argument("--dilate", type=non_negative_int, default=DEFAULT_DILATE, metavar="N",
                       help=f"grow the mask by N pixels (default {DEFAULT_DILATE})")
-    what.add_argument("--fill", default=DEFAULT_FILLER, metavar="NAME",
-                      help=f"causal filler (default {DEFAULT_FILLER})")
+    what.add_argument("--fill", default=DEFAULT_LIVE_FILLER, metavar="NAME",
+                      help=f"causal filler (default {DEFAULT_LIVE_FILLER})")
     what.add_argument("--tracker", default=None, metavar="NAME", help="mask tracker")
     run = p.add_argument_group("running")
     run.add_argument("--queue-size", type=positive_int, default=None, metavar="N",

@@ -51,7 +51,7 @@ from moebius_video.errors import (
     VideoDecodeError,
     VideoOpenError,
 )
-from moebius_video.fill import DEFAULT_FILLER, Filler, get_filler
+from moebius_video.fill import DEFAULT_LIVE_FILLER, Filler, get_filler
 from moebius_video.io.capture import LIVE_TIME_BASE, CapturedFrame, CaptureSource
 from moebius_video.io.frames import Frame
 from moebius_video.io.masks import DEFAULT_DILATE, box_mask, fit_mask
@@ -71,7 +71,8 @@ class LiveConfig:
         mode: ``"live"`` (newest frame wins, drops counted) or ``"all"`` (every frame).
         queue_size: Capacity of each queue between stages (``None``: 1 live, 4 all).
         dilate: Grow the mask by this many pixels before filling.
-        fill: Filler name (must be causal: no look-ahead).
+        fill: Filler name, with options (must be causal: no look-ahead); default
+            ``DEFAULT_LIVE_FILLER`` (temporal propagation with the push-pull fallback).
         tracker: Tracker name (``None`` = the tracking package's default).
         max_frames: Stop after capturing this many frames (``None`` = until the end).
         duration: Stop after this many seconds (``None`` = until the end).
@@ -84,7 +85,7 @@ class LiveConfig:
     mode: Literal["live", "all"] = "live"
     queue_size: int | None = None
     dilate: int = DEFAULT_DILATE
-    fill: str = DEFAULT_FILLER
+    fill: str = DEFAULT_LIVE_FILLER
     tracker: str | None = None
     max_frames: int | None = None
     duration: float | None = None

@@ -25,7 +25,7 @@ import av
 import numpy as np
 
 from moebius_video.engine.live import LiveConfig, LiveStats, run_live
-from moebius_video.fill import DEFAULT_FILLER
+from moebius_video.fill import DEFAULT_LIVE_FILLER
 from moebius_video.io.capture import FakeCapture
 from moebius_video.io.stream_out import AVStreamSink
 from moebius_video.synthetic import SceneConfig, SyntheticScene
@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", default="640x360,1280x720", help="comma-separated WxH list")
     parser.add_argument("--frames", type=int, default=120, help="frames per run")
     parser.add_argument("--fps", type=float, default=30.0, help="source rate of the latency runs")
-    parser.add_argument("--fill", default=DEFAULT_FILLER, help="filler")
+    parser.add_argument("--fill", default=DEFAULT_LIVE_FILLER, help="filler")
     parser.add_argument("--tracker", default=None, help="tracker (default: the package's)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -108,7 +108,7 @@ def _one_run(scene: SyntheticScene, clip: EncodedClip, frames: int, fps: float |
 
 
 def measure(width: int, height: int, *, frames: int = 120, fps: float = 30.0,
-            fill: str = DEFAULT_FILLER, tracker: str | None = None) -> list[LiveBenchRow]:
+            fill: str = DEFAULT_LIVE_FILLER, tracker: str | None = None) -> list[LiveBenchRow]:
     """Measure both pipelines at one size.
 
     Returns:

@@ -22,6 +22,10 @@ _REGISTRY: dict[str, Callable[..., Filler]] = {
 }
 
 DEFAULT_FILLER = "temporal"
+#: The live engine's default: the same propagation with the push-pull fallback, which
+#: halves the fill stage's time (27.7 -> 14.9 ms a frame at 640x360 in ``bench live``)
+#: and flickers less, for 0.2 dB (measured in ``eval completion``).
+DEFAULT_LIVE_FILLER = "temporal:spatial=pushpull"
 
 
 def register_filler(name: str, factory: Callable[..., Filler]) -> None:
@@ -60,6 +64,7 @@ def get_filler(name: str = DEFAULT_FILLER, **kwargs: object) -> Filler:
 
 __all__ = [
     "DEFAULT_FILLER",
+    "DEFAULT_LIVE_FILLER",
     "FillResult",
     "Filler",
     "FutureFrame",

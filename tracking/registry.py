@@ -8,12 +8,14 @@ from .base import MaskTracker
 from .baselines import DISTracker, StaticTracker
 from .errors import TrackingError
 from .flow_tracker import FastFlowTracker, FlowTracker
+from .grabcut_tracker import GrabCutFlowTracker
 
 _TRACKERS: dict[str, type[MaskTracker]] = {
     StaticTracker.name: StaticTracker,
     DISTracker.name: DISTracker,
     FlowTracker.name: FlowTracker,
     FastFlowTracker.name: FastFlowTracker,
+    GrabCutFlowTracker.name: GrabCutFlowTracker,
 }
 
 DEFAULT_TRACKER: str = "flow"

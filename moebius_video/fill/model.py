@@ -88,6 +88,7 @@ class MoebiusFiller(Filler):
         *,
         device: str | None = None,
         dtype: str | None = None,
+        transfers: bool = True,
         **kwargs: Any,
     ) -> MoebiusFiller:
         """Load the pipeline from ``model`` (a local folder, a cached hub name, a shipped name).
@@ -96,6 +97,9 @@ class MoebiusFiller(Filler):
             model: Where the weights are (default: the shipped ``moebius-tiny``).
             device: ``"cpu"``, ``"cuda"``...; default CUDA when available.
             dtype: ``"fp32"``, ``"fp16"`` or ``"bf16"``; default fp16 on CUDA, fp32 on CPU.
+            transfers: Move crops and results through the pipeline's transfer layer
+                (:meth:`~moebius_video.model.MoebiusInpaintingPipeline.enable_transfers`:
+                pinned buffers, side streams and events on CUDA; plain copies elsewhere).
             **kwargs: Passed to the constructor (steps, guidance, seed, batch size).
 
         Raises:
@@ -113,6 +117,8 @@ class MoebiusFiller(Filler):
         if name not in dtypes:
             raise InvalidArgumentError(f"dtype must be one of {sorted(dtypes)}, got {name!r}")
         pipe = MoebiusInpaintingPipeline.from_pretrained(model, torch_dtype=dtypes[name]).to(dev)
+        if transfers:
+            pipe.enable_transfers()
         return cls(pipe, **kwargs)
 
     def fill(

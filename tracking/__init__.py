@@ -15,6 +15,7 @@ from .baselines import DISTracker, StaticTracker
 from .errors import TrackingError
 from .flow import FlowConfig
 from .flow_tracker import FastFlowTracker, FlowTracker, FlowTrackerConfig
+from .grabcut_tracker import GrabCutConfig, GrabCutFlowTracker
 from .offline import iter_track, track
 from .registry import DEFAULT_TRACKER, available_trackers, get_tracker
 
@@ -25,6 +26,8 @@ __all__ = [
     "FlowConfig",
     "FlowTracker",
     "FlowTrackerConfig",
+    "GrabCutConfig",
+    "GrabCutFlowTracker",
     "MaskTracker",
     "StaticTracker",
     "TrackState",

@@ -260,8 +260,9 @@ def format_table(result: EvalResult) -> str:
     Returns:
         The table as one string.
     """
+    width = max([11, *(len(row.tracker) + 2 for row in result.scores)])
     head = (
-        f"{'clip':<20}{'tracker':<11}{'mode':<10}{'frames':>6}{'J':>7}{'F':>7}"
+        f"{'clip':<20}{'tracker':<{width}}{'mode':<10}{'frames':>6}{'J':>7}{'F':>7}"
         f"{'cov':>7}{'cov_min':>8}{'area':>7}{'s':>7}"
     )
     lines = [head, "-" * len(head)]
@@ -269,7 +270,7 @@ def format_table(result: EvalResult) -> str:
         if row.clip == "mean" and lines[-1][0] != "=" and row is result.means[0]:
             lines.append("=" * len(head))
         lines.append(
-            f"{row.clip:<20}{row.tracker:<11}{row.mode:<10}{row.frames:>6}{row.J:>7.3f}"
+            f"{row.clip:<20}{row.tracker:<{width}}{row.mode:<10}{row.frames:>6}{row.J:>7.3f}"
             f"{row.F:>7.3f}{row.coverage:>7.3f}{row.cov_min:>8.3f}{row.area_ratio:>7.2f}"
             f"{row.seconds:>7.1f}"
         )

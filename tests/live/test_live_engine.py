@@ -301,3 +301,57 @@ def test_duration_ends_a_run_even_when_the_source_stalls(h) -> None:
     stats = run_live(source, [h.CollectSink()], LiveConfig(duration=0.3))
     assert time.monotonic() - t0 < 2
     assert stats.stop_reason == "duration" and stats.frames_in == 3
+
+
+def test_live_mode_prepares_exactly_the_frames_it_fills(h) -> None:
+    class PreparingFiller(h.SlowFiller):  # type: ignore[name-defined,misc]
+        """A slow filler that records which frames ``prepare`` and ``fill`` saw."""
+
+        def __init__(self, delay: float) -> None:
+            super().__init__(delay)
+            self.prepared: list[int] = []
+            self.filled: list[int] = []
+            self.masks: list[np.ndarray] = []
+
+        def prepare(self, image: np.ndarray, mask: np.ndarray) -> None:
+            self.prepared.append(int(image[0, 0, 0]))
+            self.masks.append(mask)
+
+        def fill(self, image, mask, *, future=()):  # type: ignore[no-untyped-def]
+            self.filled.append(int(image[0, 0, 0]))
+            assert mask is self.masks[len(self.filled) - 1]  # the very mask prepared
+            return super().fill(image, mask)
+
+    scene = h.tiny_scene(40)
+    frames = [scene.frame(i).image.copy() for i in range(40)]
+    for i, frame in enumerate(frames):
+        frame[0, 0, 0] = i  # the frame's number, readable by the filler
+    source = FakeCapture(frames, num_frames=40, frame_rate=200)  # fast source, slow fill
+    filler = PreparingFiller(0.02)
+    stats = run_live(source, [h.CollectSink()], LiveConfig(tracker="static", dilate=3),
+                     mask=scene.frame(0).mask, filler=filler)
+    assert stats.dropped > 10
+    assert stats.dropped_by_queue["fill"] == 0  # drops happen before tracking or after filling
+    assert filler.filled == filler.prepared[: len(filler.filled)]  # same frames, same order
+    assert len(filler.prepared) - len(filler.filled) <= 1  # at most one in flight at a stop
+    assert filler.filled == sorted(filler.filled) and len(filler.filled) >= 10
+    # the track stage dilated the mask the filler got (a 3 px disc)
+    assert filler.masks[0].sum() > scene.frame(0).mask.sum()
+
+
+def test_temporal_fill_prepared_in_the_track_stage_matches_a_plain_fill(h) -> None:
+    from moebius_video.engine.stages import fill_frame
+    from moebius_video.fill import get_filler
+
+    scene = h.tiny_scene(16)
+    frames = [scene.frame(i).image for i in range(16)]
+    mask = scene.frame(0).mask
+    sink = h.CollectSink(keep_images=True)
+    run_live(FakeCapture(frames, num_frames=16, frame_rate=None), [sink],
+             LiveConfig(mode="all", tracker="static", dilate=2),
+             mask=mask, filler=get_filler("temporal:spatial=pushpull"))
+    plain = get_filler("temporal:spatial=pushpull")
+    assert len(sink.images) == 16
+    for got, frame in zip(sink.images, frames, strict=True):
+        want, _ = fill_frame(plain, frame, mask, dilate=2)
+        np.testing.assert_array_equal(got, want)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -114,3 +115,31 @@ def make_tiny_network(seed: int = 0, sample_size: int = 8):
             elif name.endswith("running_mean"):
                 buf.copy_(torch.randn(buf.shape, generator=g) * 0.1)
     return net.eval()
+
+
+class FakeEvent:
+    """An event that stays pending until flipped (or until someone synchronizes on it)."""
+
+    made: list[FakeEvent] = []  # every event made, for tests that inspect them all
+
+    def __init__(self, done: bool = False) -> None:
+        self.done = done
+        self.recorded = 0
+        self.syncs = 0
+        FakeEvent.made.append(self)
+
+    def record(self, stream: Any = None) -> None:
+        self.recorded += 1
+
+    def wait(self, stream: Any = None) -> None:
+        pass
+
+    def query(self) -> bool:
+        return self.done
+
+    def synchronize(self) -> None:
+        self.syncs += 1
+        self.done = True
+
+    def flip(self) -> None:
+        self.done = True

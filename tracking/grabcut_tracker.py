@@ -207,15 +207,22 @@ class GrabCutFlowTracker(FlowTracker):
         size = (max(2, round(w * scale)), max(2, round(h * scale)))
         return cv2.resize(image, size, interpolation=interpolation)
 
-    def _learn(self, rgb: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """The keyframe's GMMs ``(bgd, fgd)`` from a working-resolution mask."""
+    def _cut(self, rgb: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[Any, ...]] | None:
+        """The crop around ``mask`` (image and mask, downscaled) and its box, or ``None``."""
         crop = self._crop_box(mask)
         if crop is None:
             return None
-        x0, y0, x1, y1, scale, band, _ = crop
+        x0, y0, x1, y1, scale = crop[:5]
         img = self._shrink(rgb[y0:y1, x0:x1], scale, cv2.INTER_AREA)
         m = self._shrink(mask[y0:y1, x0:x1].view(np.uint8) * np.uint8(255), scale, cv2.INTER_LINEAR)
-        m = m >= 128
+        return img, m >= 128, crop
+
+    def _learn(self, rgb: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The keyframe's GMMs ``(bgd, fgd)`` from a working-resolution mask."""
+        cut = self._cut(rgb, mask)
+        if cut is None:
+            return None
+        img, m, _ = cut
         labels = np.where(m, cv2.GC_FGD, cv2.GC_BGD).astype(np.uint8)
         if not m.any() or m.all():
             return None
@@ -232,13 +239,11 @@ class GrabCutFlowTracker(FlowTracker):
     ) -> np.ndarray | None:
         """The GrabCut-refined working-resolution mask, ``None`` when not refined."""
         g = self.grabcut
-        crop = self._crop_box(mask)
-        if crop is None:
+        cut = self._cut(rgb, mask)
+        if cut is None:
             return None
+        img, m, crop = cut
         x0, y0, x1, y1, scale, band, erode = crop
-        img = self._shrink(rgb[y0:y1, x0:x1], scale, cv2.INTER_AREA)
-        m = self._shrink(mask[y0:y1, x0:x1].view(np.uint8) * np.uint8(255), scale, cv2.INTER_LINEAR)
-        m = m >= 128
         if not m.any():
             return None
         labels = _trimap(m, band, erode)

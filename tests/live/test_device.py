@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from helpers import FakeEvent
 
 from moebius_video.engine.device import (
     DeviceContext,
@@ -19,34 +20,6 @@ from moebius_video.engine.device import (
     PinnedRing,
 )
 from moebius_video.errors import InvalidArgumentError
-
-
-class FakeEvent:
-    """An event that stays pending until flipped (or until someone synchronizes on it)."""
-
-    made: list[FakeEvent] = []
-
-    def __init__(self, done: bool = False) -> None:
-        self.done = done
-        self.recorded = 0
-        self.syncs = 0
-        FakeEvent.made.append(self)
-
-    def record(self, stream: Any = None) -> None:
-        self.recorded += 1
-
-    def wait(self, stream: Any = None) -> None:
-        pass
-
-    def query(self) -> bool:
-        return self.done
-
-    def synchronize(self) -> None:
-        self.syncs += 1
-        self.done = True
-
-    def flip(self) -> None:
-        self.done = True
 
 
 def _frame(h: int = 6, w: int = 9, c: int = 3, seed: int = 0) -> np.ndarray:

@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 import torch
-from helpers import make_tiny_network, make_tiny_vae
+from helpers import FakeEvent, make_tiny_network, make_tiny_vae
 
 from moebius_video.engine.device import DeviceContext
 from moebius_video.model import MoebiusInpaintingPipeline
-
-
-class _Event:
-    """Pending until someone synchronizes on it; counts what was done with it."""
-
-    made: list[_Event] = []
-
-    def __init__(self) -> None:
-        self.done = False
-        self.recorded = 0
-        self.syncs = 0
-        _Event.made.append(self)
-
-    def record(self, stream: Any = None) -> None:
-        self.recorded += 1
-
-    def wait(self, stream: Any = None) -> None:
-        pass
-
-    def query(self) -> bool:
-        return self.done
-
-    def synchronize(self) -> None:
-        self.syncs += 1
-        self.done = True
 
 
 def _pipeline() -> MoebiusInpaintingPipeline:
@@ -74,8 +47,8 @@ def test_every_transfer_is_ordered_by_its_event_and_waited_on_once() -> None:
     images, masks = _inputs(5)
     reference = _run(_pipeline().enable_transfers(), images, masks)
     pipe = _pipeline()
-    _Event.made.clear()
-    pipe.transfers = DeviceContext("cpu", upload_slots=2, download_slots=2, event_factory=_Event)
+    FakeEvent.made.clear()
+    pipe.transfers = DeviceContext("cpu", upload_slots=2, download_slots=2, event_factory=FakeEvent)
     out = _run(pipe, images, masks)
     for a, b in zip(reference.images, out.images, strict=True):
         np.testing.assert_array_equal(a, b)  # the events change the order of waits, not results
@@ -85,8 +58,8 @@ def test_every_transfer_is_ordered_by_its_event_and_waited_on_once() -> None:
     assert ctx.upload_ring.waits == 3
     # downloads go in groups of the ring's size and each is waited on before its slot is reused
     assert ctx.download_ring.waits == 0
-    assert all(e.recorded == 1 for e in _Event.made)
-    downloads = [e for e in _Event.made if e.syncs]
+    assert all(e.recorded == 1 for e in FakeEvent.made)
+    downloads = [e for e in FakeEvent.made if e.syncs]
     assert len(downloads) >= 5 and all(e.syncs == 1 for e in downloads)
 
 

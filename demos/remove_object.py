@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from moebius_video.engine.remove import EncodeConfig, MaskInput, RemoveConfig, remove_object
+from moebius_video.fill import DEFAULT_FILLER
 from moebius_video.io.masks import parse_box
 from moebius_video.synthetic import SceneConfig, SyntheticScene, write_scene_clip
 
@@ -36,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("input", nargs="?", type=Path, help="video file (default: generated)")
     parser.add_argument("--box", help="x,y,w,h around the object on the first frame")
     parser.add_argument("-o", "--output", type=Path, default=Path("removed.mp4"))
-    parser.add_argument("--fill", default="telea", help="filler name")
+    parser.add_argument("--fill", default=DEFAULT_FILLER,
+                        help=f"filler name, with options (default {DEFAULT_FILLER})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 

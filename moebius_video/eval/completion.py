@@ -7,6 +7,10 @@ The protocol of ProPainter and E2FGVI, on real footage whose answer is known:
   the untouched frames.
 - ``objects``: an RGBA cut-out pasted over a real clip and moving across it; the filler
   removes it (binarised alpha = mask); the result is compared with the clip without it.
+- ``tracked`` (opt-in): the same pasted object, but removed end to end as a user would:
+  its mask is tracked from the first frame's alpha by the default tracker, so the fill
+  also pays for the tracker's misses (object pixels left outside the mask, or learnt as
+  background). Hole metrics are taken on the true (dilated) object.
 
 Every frame is composited as the engine does: the mask is dilated (elliptical kernel,
 ``dilate`` px), the filler gets the dilated mask, only pixels inside it are pasted.
@@ -42,7 +46,8 @@ logger = logging.getLogger(__name__)
 
 _IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp")
 DEFAULT_FILLERS = ("telea", "temporal", "temporal-offline")
-PROTOCOLS = ("masks", "objects")
+PROTOCOLS = ("masks", "objects", "tracked")
+DEFAULT_PROTOCOLS = ("masks", "objects")
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ class CompletionConfig:
 
     Attributes:
         fillers: Filler names (``--fill`` values), optionally ``name:key=value,...``.
-        protocols: Subset of ``("masks", "objects")``.
+        protocols: Subset of ``("masks", "objects", "tracked")``.
         size: ``(width, height)`` frames are resized to; ``None`` = native size.
         max_clips: At most this many clips (0 = all).
         max_frames: At most this many frames per clip (0 = all).
@@ -61,7 +66,7 @@ class CompletionConfig:
     """
 
     fillers: tuple[str, ...] = DEFAULT_FILLERS
-    protocols: tuple[str, ...] = PROTOCOLS
+    protocols: tuple[str, ...] = DEFAULT_PROTOCOLS
     size: tuple[int, int] | None = (432, 240)
     max_clips: int = 0
     max_frames: int = 0
@@ -249,6 +254,23 @@ def paste_object(
 # -- running ------------------------------------------------------------------------------
 
 
+def _track_from_first(frames: Sequence[np.ndarray], first: np.ndarray, dilate: int) -> list[np.ndarray]:
+    """The object's masks tracked from ``first`` (a dilated mask, shrunk back to the object
+    by ``dilate``) by the default tracker, as ``remove --mask`` does."""
+    import tracking
+
+    if dilate > 0:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
+        first = cv2.erode(first.astype(np.uint8), kernel) > 0
+    tracker = tracking.get_tracker(tracking.DEFAULT_TRACKER)
+    state = tracker.init(frames[0], first)
+    masks = [first]
+    for frame in frames[1:]:
+        mask, state = tracker.step(state, frame)
+        masks.append(mask)
+    return masks
+
+
 def _make_filler(spec: str, lookahead: int) -> Filler:
     name, kwargs = parse_filler_spec(spec)
     if name.endswith("-offline"):
@@ -296,16 +318,18 @@ def _score_clip(
     flows: Sequence[tuple[np.ndarray, np.ndarray]],
     config: CompletionConfig,
     mask_source: str,
+    score_holes: Sequence[np.ndarray] | None = None,
 ) -> list[ClipScore]:
     scores = []
+    region = holes if score_holes is None else score_holes
     for name in config.fillers:
         outs, share, fps = _run_filler(name, inputs, holes, config.lookahead)
         p = [psnr(o, g) for o, g in zip(outs, truth)]
         s = [ssim(o, g) for o, g in zip(outs, truth)]
-        ph = [psnr(o, g, h) for o, g, h in zip(outs, truth, holes)]
-        sh = [ssim(o, g, h) for o, g, h in zip(outs, truth, holes)]
+        ph = [psnr(o, g, h) for o, g, h in zip(outs, truth, region)]
+        sh = [ssim(o, g, h) for o, g, h in zip(outs, truth, region)]
         we = [warping_error(outs[i - 1], outs[i], *flows[i - 1]) for i in range(1, len(outs))]
-        weh = [warping_error(outs[i - 1], outs[i], *flows[i - 1], region=holes[i]) for i in range(1, len(outs))]
+        weh = [warping_error(outs[i - 1], outs[i], *flows[i - 1], region=region[i]) for i in range(1, len(outs))]
         score = ClipScore(
             protocol, clip, name, len(outs), _nanmean([v for v in p if v != float("inf")]), _nanmean(s),
             _nanmean(ph), _nanmean(sh), _nanmean(we), _nanmean(weh), share, fps, mask_source,
@@ -338,9 +362,11 @@ def evaluate_completion(data_dir: str | Path, config: CompletionConfig | None = 
         footage = footage[: config.max_clips]
     if not footage:
         raise InvalidArgumentError(f"no usable clip (frames/ + per-frame masks) under {str(data_dir)!r}")
-    objects = _load_objects(data_dir) if "objects" in config.protocols else []
-    if "objects" in config.protocols and not objects:
-        logger.warning("no RGBA objects found next to %s: the objects protocol is skipped", data_dir)
+    pasting = {"objects", "tracked"} & set(config.protocols)
+    objects = _load_objects(data_dir) if pasting else []
+    if pasting and not objects:
+        logger.warning("no RGBA objects found next to %s: the %s protocol is skipped",
+                       data_dir, "/".join(sorted(pasting)))
     report = CompletionReport(config)
     flow_ref = FlowReference()
     for ci, clip in enumerate(footage):
@@ -380,7 +406,13 @@ def evaluate_completion(data_dir: str | Path, config: CompletionConfig | None = 
                 comp, m = paste_object(img, rgba, i / max(n - 1, 1), phase=0.1 * ci)
                 inputs.append(comp)
                 holes.append(_dilate(m, config.dilate))
-            report.clips += _score_clip("objects", clip.name, truth, inputs, holes, flows, config, obj_path.stem)
+            if "objects" in config.protocols:
+                report.clips += _score_clip("objects", clip.name, truth, inputs, holes, flows, config,
+                                            obj_path.stem)
+            if "tracked" in config.protocols:
+                tracked = [_dilate(m, config.dilate) for m in _track_from_first(inputs, holes[0], config.dilate)]
+                report.clips += _score_clip("tracked", clip.name, truth, inputs, tracked, flows, config,
+                                            obj_path.stem, score_holes=holes)
     for protocol in config.protocols:
         for name in config.fillers:
             rows = [c for c in report.clips if c.protocol == protocol and c.filler == name]
@@ -423,8 +455,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fill", nargs="+", default=list(DEFAULT_FILLERS), metavar="NAME",
                         help="fillers to evaluate, each NAME or NAME:key=value,... "
                         "(e.g. temporal:flow_size=432) (default: %(default)s)")
-    parser.add_argument("--protocol", nargs="+", choices=PROTOCOLS, default=list(PROTOCOLS),
-                        help="masks: other clips' masks over real frames; objects: pasted cut-outs")
+    parser.add_argument("--protocol", nargs="+", choices=PROTOCOLS, default=list(DEFAULT_PROTOCOLS),
+                        help="masks: other clips' masks over real frames; objects: pasted cut-outs; "
+                        "tracked: the same cut-outs removed end to end, their mask tracked from "
+                        "the first frame (default: masks objects)")
     parser.add_argument("--size", default="432x240",
                         help="WIDTHxHEIGHT the frames are resized to, or 'native' (default: %(default)s)")
     parser.add_argument("--native", action="store_true", help="same as --size native")

@@ -177,3 +177,20 @@ def test_real_clip_temporal_beats_telea() -> None:
     # warping error 0.20 against 0.44.
     assert rows["temporal"].psnr_hole > rows["telea"].psnr_hole + 5.0
     assert rows["temporal"].warp_error < rows["telea"].warp_error
+
+
+def test_tracked_protocol_pays_for_the_trackers_misses(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path)
+    config = CompletionConfig(fillers=("telea",), protocols=("objects", "tracked"), size=None)
+    report = evaluate_completion(data, config)
+    rows = {s.protocol: s for s in report.summary}
+    assert set(rows) == {"objects", "tracked"} and rows["tracked"].clips == 2
+    # Same pasted object, same filler: a tracked mask can only match the exact one or lose.
+    assert rows["tracked"].psnr <= rows["objects"].psnr + 0.05
+    assert math.isfinite(rows["tracked"].psnr_hole)
+    first = np.zeros((20, 30), bool)
+    first[7:13, 7:13] = True
+    frames = [np.random.default_rng(i).integers(0, 256, (20, 30, 3), dtype=np.uint8) for i in range(3)]
+    masks = completion._track_from_first(frames, first, dilate=2)
+    assert len(masks) == 3 and masks[0].sum() == 4  # the first mask, shrunk back by the dilation
+    assert CompletionConfig().protocols == ("masks", "objects")  # tracked is opt-in

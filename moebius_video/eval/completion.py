@@ -39,8 +39,7 @@ import numpy as np
 
 from moebius_video.errors import InvalidArgumentError
 from moebius_video.eval.metrics import FlowReference, json_ready, psnr, ssim, warping_error
-from moebius_video.fill import Filler, FutureFrame, get_filler
-from moebius_video.fill.benchmark import parse_filler_spec
+from moebius_video.fill import Filler, FutureFrame, get_filler, parse_filler_spec
 
 logger = logging.getLogger(__name__)
 

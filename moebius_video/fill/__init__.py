@@ -38,6 +38,31 @@ def available_fillers() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def parse_filler_spec(spec: str) -> tuple[str, dict[str, object]]:
+    """Split ``"name"`` or ``"name:key=value,key=value"`` into a name and keyword arguments.
+
+    Values are converted to ``int`` or ``float`` when they look like numbers.
+
+    Raises:
+        InvalidArgumentError: A ``key=value`` pair is malformed.
+    """
+    name, _, rest = spec.partition(":")
+    kwargs: dict[str, object] = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidArgumentError(f"filler option {item!r} in {spec!r} is not key=value")
+        parsed: object = value
+        for cast in (int, float):
+            try:
+                parsed = cast(value)
+                break
+            except ValueError:
+                continue
+        kwargs[key] = parsed
+    return name, kwargs
+
+
 def get_filler(name: str = DEFAULT_FILLER, **kwargs: object) -> Filler:
     """Build the filler called ``name``.
 
@@ -48,8 +73,6 @@ def get_filler(name: str = DEFAULT_FILLER, **kwargs: object) -> Filler:
         InvalidArgumentError: ``name`` is not a known filler, or a malformed option.
     """
     if ":" in name:
-        from moebius_video.fill.benchmark import parse_filler_spec
-
         name, options = parse_filler_spec(name)
         kwargs = {**options, **kwargs}
     if name not in _REGISTRY:
@@ -75,5 +98,6 @@ __all__ = [
     "available_fillers",
     "check_frame_and_mask",
     "get_filler",
+    "parse_filler_spec",
     "register_filler",
 ]

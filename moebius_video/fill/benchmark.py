@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from moebius_video.errors import InvalidArgumentError
-from moebius_video.fill import FutureFrame, get_filler
+from moebius_video.fill import FutureFrame, get_filler, parse_filler_spec
 
 logger = logging.getLogger(__name__)
 
@@ -41,31 +41,6 @@ class FillSpeed:
     ms_per_frame: float
     ms_p95: float
     ratio_to_baseline: float = 1.0
-
-
-def parse_filler_spec(spec: str) -> tuple[str, dict[str, object]]:
-    """Split ``"name"`` or ``"name:key=value,key=value"`` into a name and keyword arguments.
-
-    Values are converted to ``int`` or ``float`` when they look like numbers.
-
-    Raises:
-        InvalidArgumentError: A ``key=value`` pair is malformed.
-    """
-    name, _, rest = spec.partition(":")
-    kwargs: dict[str, object] = {}
-    for item in filter(None, rest.split(",")):
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InvalidArgumentError(f"filler option {item!r} in {spec!r} is not key=value")
-        parsed: object = value
-        for cast in (int, float):
-            try:
-                parsed = cast(value)
-                break
-            except ValueError:
-                continue
-        kwargs[key] = parsed
-    return name, kwargs
 
 
 def synthetic_frames(n: int, width: int, height: int, seed: int = 0) -> list[np.ndarray]:

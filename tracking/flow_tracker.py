@@ -115,7 +115,8 @@ _MOTION_WEIGHT = 1.5
 _REF_WEIGHT = 1.0
 _MOTION_MIN_SEP = 0.75
 _LOST_FRACTION = 0.25
-_REDETECT_SCORE = 0.35
+_REDETECT_SCORE = 0.6
+_REENTRY_SCORE = 0.7
 _MIN_COMPONENT = 0.05
 _EXIT_FRACTION = 0.02
 _OUT_THRESHOLD = 0.3
@@ -123,6 +124,8 @@ _OUT_THRESHOLD = 0.3
 # beyond the previous mask carried by the object's motion (hold or shrink).
 _CONFIDENT = 0.6
 _HOLD_BELOW = 0.5
+# An object going out through the border whose confidence falls below this is gone.
+_GONE_BELOW = 0.2
 _RECOVER = 0.25
 _REDETECTED = 0.4
 # The expected area follows the mask's at _AREA_RATE per confident frame, while the mask is
@@ -135,6 +138,7 @@ _ADAPT_AREA_BELOW = 1.15
 _MODEL_POINTS = 300
 _RANSAC_TOL = 1.0
 _MIN_SCALE_STEP = 0.02
+_MIN_ANGLE_STEP = np.deg2rad(1.5)
 
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -272,11 +276,19 @@ def _fit_motion(
     matrix[:2] = fit
     # the flow's scale is biased by its smoothing across the boundary (a rigid object seen
     # to shrink by ~0.7 % a frame): small scale changes are taken as none
+    # and rotation: small ones are taken as none (the dense warp and the reference shape's
+    # adaptation follow those)
     scale = float(np.sqrt(abs(np.linalg.det(fit[:, :2]))))
-    if abs(np.log(max(scale, 1e-3))) < _MIN_SCALE_STEP:
-        matrix[:2, :2] /= max(scale, 1e-3)
+    angle = float(np.arctan2(fit[1, 0], fit[0, 0]))
+    keep_scale = abs(np.log(max(scale, 1e-3))) >= _MIN_SCALE_STEP
+    keep_angle = abs(angle) >= _MIN_ANGLE_STEP
+    if not (keep_scale and keep_angle):
+        s_used = scale if keep_scale else 1.0
+        a_used = angle if keep_angle else 0.0
+        c, si = np.cos(a_used), np.sin(a_used)
+        matrix[:2, :2] = s_used * np.array([[c, -si], [si, c]])
         centre = src.mean(axis=0)
-        matrix[:2, 2] += (fit[:, :2] @ centre) - (matrix[:2, :2] @ centre)
+        matrix[:2, 2] = (fit[:, :2] @ centre + fit[:, 2]) - (matrix[:2, :2] @ centre)
     return matrix, float(np.count_nonzero(inliers)) / idx.size
 
 
@@ -432,6 +444,8 @@ class FlowTracker(MaskTracker):
         self,
         gray: np.ndarray,
         extras: dict[str, np.ndarray],
+        min_score: float = _REDETECT_SCORE,
+        rgb: np.ndarray | None = None,
     ) -> np.ndarray | None:
         """Find the keyframe's appearance of the object anywhere in ``gray``.
 
@@ -471,12 +485,14 @@ class FlowTracker(MaskTracker):
         if not np.isfinite(score).all():
             return None
         _, best, _, loc = cv2.minMaxLoc(score)
-        if best < _REDETECT_SCORE:
+        if best < min_score:
             return None
         x0 = min(width - tw, round(loc[0] / scale))
         y0 = min(height - th, round(loc[1] / scale))
         placed = np.zeros((height, width), bool)
         placed[y0 : y0 + th, x0 : x0 + tw] = inside
+        if rgb is not None and self._looks_like(rgb, placed, extras) < 0.5:
+            return None  # the shape matches, the colours do not: not the object
         return placed
 
     def _lost(
@@ -484,7 +500,10 @@ class FlowTracker(MaskTracker):
     ) -> tuple[np.ndarray, TrackState]:
         """The previous mask is empty: re-detect the object, else return an empty mask."""
         exited = bool(extras.get("exited", False))
-        found = self._redetect(gray, extras) if self.config.redetect and not exited else None
+        # after an exit through the border the object must match its keyframe closely
+        # (fully back in): a weaker match elsewhere would put the mask on the scene
+        score = _REENTRY_SCORE if exited else _REDETECT_SCORE
+        found = self._redetect(gray, extras, score, rgb) if self.config.redetect else None
         if found is None:
             return self._empty(state, gray, rgb, extras)
         return self._placed(state, gray, rgb, extras, found)
@@ -501,6 +520,7 @@ class FlowTracker(MaskTracker):
         extras["soft"] = small.astype(np.float32)
         extras["ref"] = small.astype(np.float32)
         extras["ref_area"] = np.asarray(max(np.count_nonzero(small), 1), np.float64)
+        extras["exited"] = np.asarray(False)
         extras["rgb"] = rgb
         extras["velocity"] = np.zeros(2, np.float32)
         h, w = state.frame_shape
@@ -541,6 +561,22 @@ class FlowTracker(MaskTracker):
             return gray
         return _project(rgb, proj)
 
+    @staticmethod
+    def _appearance(rgb: np.ndarray, mask: np.ndarray, extras: dict[str, np.ndarray]) -> float:
+        """Mean colour log-ratio (object vs. surroundings) of the pixels of ``mask``."""
+        if "fg" not in extras or not mask.any():
+            return 0.0
+        bins = round(len(extras["fg"]) ** (1 / 3))
+        idx = color_index(rgb, bins)
+        return float(log_ratio(idx[mask], extras["fg"], extras["bg"]).mean())
+
+    def _looks_like(self, rgb: np.ndarray, mask: np.ndarray, extras: dict[str, np.ndarray]) -> float:
+        """In ``[0, 1]``: how much ``mask`` on ``rgb`` looks like the object on its keyframe."""
+        ref = float(extras.get("appearance", 0.0))
+        if not self.config.color or ref <= 0.5 or not mask.any():
+            return 1.0
+        return float(np.clip((self._appearance(rgb, mask, extras) / ref - 0.2) / 0.4, 0, 1))
+
     # ------------------------------------------------------------------ interface
     def _init(self, frame: np.ndarray, mask: np.ndarray, index: int) -> TrackState:
         size = working_size(*frame.shape[:2], self.config.flow.max_side)
@@ -569,6 +605,9 @@ class FlowTracker(MaskTracker):
             bins = 32 if np.count_nonzero(soft >= 0.5) >= 4096 else 16
             fg, bg = self._models(rgb, soft >= 0.5, bins)
             extras.update(fg=fg, bg=bg)
+            extras["appearance"] = np.asarray(
+                self._appearance(rgb, soft >= 0.5, extras), np.float64
+            )
         return TrackState(
             index=index,
             mask=mask,
@@ -651,6 +690,10 @@ class FlowTracker(MaskTracker):
         det = float(abs(np.linalg.det(obj_model[:2, :2])))
         ref_area = float(extras.get("ref_area", extras["anchor_area"])) / max(det, 1e-3)
         ref_area = max(ref_area, 1.0)
+        # the part of the reference carried out of the frame is not expected in it
+        mass = float(extras["ref"].sum()) / max(det, 1e-3)
+        inside = float(ref_full.sum()) / mass if mass > 0 else 1.0
+        expected = max(ref_area * min(inside, 1.0), 1.0)
         # 5. shape prior; unreliable pixels near the boundary become unknown
         dist = _signed_distance(warped)
         logit = dist / _PRIOR_SCALE
@@ -692,6 +735,7 @@ class FlowTracker(MaskTracker):
         budget_px = max(3.0, cfg.shape_budget * float(np.sqrt(ref_area)))
         off_ref = cv2.distanceTransform((~ref_mask).astype(np.uint8), cv2.DIST_L2, 3)
         allowed = off_ref <= budget_px
+        reach |= ref_mask  # parts hidden or lost a while may come back within the carried shape
         reach &= allowed
         roi &= reach
         roi |= keep_core
@@ -702,16 +746,21 @@ class FlowTracker(MaskTracker):
         # against the reference; it recovers gradually
         n_carried = max(int(np.count_nonzero(carried)), 1)
         photo_bad = np.count_nonzero(bad & carried) / n_carried
-        area_ratio = max(area, 1) / ref_area
+        area_ratio = max(area, 1) / expected
         c_area = 1.0 - (abs(np.log(area_ratio)) - np.log(1.25)) / np.log(2.0)
+        c_look = 1.0
+        if ratio is not None and roi.any() and float(extras.get("appearance", 0.0)) > 0.5:
+            look = float(ratio[roi].mean()) / float(extras["appearance"])
+            c_look = float(np.clip((look - 0.2) / 0.4, 0, 1))
         raw = min(
+            c_look,
             float(np.clip((obj_fit - 0.3) / 0.4, 0, 1)),
             float(np.clip((0.6 - photo_bad) / 0.4, 0, 1)),
             float(np.clip(c_area, 0, 1)),
         )
         confidence = min(raw, float(state.confidence) + _RECOVER)
         # area budget: beyond it, the least object-like pixels go
-        limit = int(cfg.area_budget * ref_area)
+        limit = int(cfg.area_budget * expected)
         if area > limit:
             candidates = roi & ~keep_core
             n_drop = min(area - limit, int(np.count_nonzero(candidates)))
@@ -732,17 +781,23 @@ class FlowTracker(MaskTracker):
         on_border = small[0].any() or small[-1].any() or small[:, 0].any() or small[:, -1].any()
         anchor_area = float(extras.get("anchor_area", 0))
         was_on_border = bool(extras.get("exited", False))
-        # a mask that shrinks on (or after touching) the border is an object going out
-        extras["exited"] = np.asarray(
-            on_border or (was_on_border and area < _LOST_FRACTION * anchor_area)
-        )
+        # a mask that touched the border is an object going out until it is confidently
+        # back (sticky: a remnant left behind when it went out must not count as the object)
+        going = on_border or (was_on_border and confidence < _CONFIDENT)
+        extras["exited"] = np.asarray(going)
+        if going and confidence < _GONE_BELOW:
+            extras["exited"] = np.asarray(True)
+            return self._empty(state, gray, rgb, extras)  # gone: no mask left behind
         if on_border and area < _EXIT_FRACTION * anchor_area:
             extras["exited"] = np.asarray(True)  # no re-detection after an exit
             return self._empty(state, gray, rgb, extras)  # what is left of an exit
-        if cfg.redetect and not (on_border or was_on_border) and area < _LOST_FRACTION * anchor_area:
-            found = self._redetect(gray, extras)
-            if found is not None:  # the object was lost (occluded): start again from there
-                return self._placed(state, gray, rgb, extras, found)
+        lost = area < _LOST_FRACTION * anchor_area or confidence < _HOLD_BELOW
+        if cfg.redetect and not going and lost:
+            found = self._redetect(gray, extras, _REDETECT_SCORE, rgb)
+            if found is not None:
+                overlap = np.count_nonzero(found & small) / max(np.count_nonzero(found | small), 1)
+                if overlap < 0.5:  # the object was lost (occluded): start again from there
+                    return self._placed(state, gray, rgb, extras, found)
         out_roi = roi
         if not hold:  # unsure pixels go to the output only (coverage first)
             unsure = logit >= np.log(_OUT_THRESHOLD / (1 - _OUT_THRESHOLD))

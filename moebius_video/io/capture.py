@@ -34,6 +34,7 @@ import numpy as np
 
 from moebius_video.errors import InvalidArgumentError, VideoDecodeError, VideoOpenError
 from moebius_video.io.frames import Frame, VideoInfo
+from moebius_video.io.urls import redact
 
 logger = logging.getLogger(__name__)
 
@@ -388,6 +389,7 @@ class StreamCapture(CaptureSource):
         _check_positive("open_timeout", open_timeout)
         _check_positive("read_timeout", read_timeout)
         self.url = str(url)
+        self.name = redact(self.url)  # what messages show: no credentials
         opts = _input_options(self.url, low_latency)
         # FFmpeg's own I/O timeout (microseconds): a blocked network read returns an error.
         opts["rw_timeout"] = str(int(read_timeout * 1_000_000))
@@ -398,13 +400,13 @@ class StreamCapture(CaptureSource):
                                       timeout=(open_timeout, read_timeout))
         except av.error.ExitError as error:  # the open timeout fired
             raise VideoOpenError(
-                f"cannot open {self.url}: no stream within {open_timeout:g} s"
+                f"cannot open {self.name}: no stream within {open_timeout:g} s"
             ) from error
         except (av.error.FFmpegError, OSError) as error:
-            raise VideoOpenError(f"cannot open {self.url}: {error}") from error
+            raise VideoOpenError(f"cannot open {self.name}: {redact(str(error))}") from error
         try:
             if not self._container.streams.video:
-                raise VideoOpenError(f"cannot open {self.url}: no video stream")
+                raise VideoOpenError(f"cannot open {self.name}: no video stream")
             self._stream = self._container.streams.video[0]
             # Frame threading holds frames back (one per thread): slices only, when live.
             self._stream.codec_context.thread_type = "SLICE" if low_latency else "AUTO"
@@ -414,7 +416,7 @@ class StreamCapture(CaptureSource):
                 if r:
                     rate = Fraction(r)
                     break
-            self.info = CaptureInfo(self.url, int(cc.width), int(cc.height), rate,
+            self.info = CaptureInfo(self.name, int(cc.width), int(cc.height), rate,
                                     live=is_network_url(self.url))
         except BaseException:
             self._container.close()
@@ -431,7 +433,7 @@ class StreamCapture(CaptureSource):
                 try:
                     yield from self._stream.decode(packet)
                 except av.error.InvalidDataError:
-                    logger.debug("%s: undecodable packet skipped", self.url)
+                    logger.debug("%s: undecodable packet skipped", self.name)
         except av.error.FFmpegError as error:
             try:  # the frames still inside the decoder
                 yield from self._stream.decode(None)
@@ -440,8 +442,8 @@ class StreamCapture(CaptureSource):
             if isinstance(error, av.error.ExitError) or "timed out" in str(error).lower():
                 reason = f"no data for {self._read_timeout:g} s (stalled)"
             else:
-                reason = f"stream broke off ({error})"
-            raise VideoDecodeError(f"{self.url}: {reason}") from error
+                reason = f"stream broke off ({redact(str(error))})"
+            raise VideoDecodeError(f"{self.name}: {reason}") from error
 
     def read(self) -> CapturedFrame | None:
         av_frame = next(self._frames, None)
@@ -451,7 +453,7 @@ class StreamCapture(CaptureSource):
         image = np.ascontiguousarray(av_frame.to_ndarray(format="rgb24"))  # type: ignore[attr-defined]
         if image.shape[:2] != (self.info.height, self.info.width):
             raise VideoDecodeError(
-                f"{self.url}: frame size changed from {self.info.width}x{self.info.height} to "
+                f"{self.name}: frame size changed from {self.info.width}x{self.info.height} to "
                 f"{image.shape[1]}x{image.shape[0]}"
             )
         pts = av_frame.pts  # type: ignore[attr-defined]
@@ -703,7 +705,7 @@ def open_capture(
             lambda: StreamCapture(text, format=format, open_timeout=open_timeout,
                                   read_timeout=read_timeout),
             reconnect or ReconnectPolicy(),
-            name=text,
+            name=redact(text),
         )
     if "://" in text:
         return StreamCapture(text, format=format, open_timeout=open_timeout,

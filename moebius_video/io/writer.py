@@ -35,6 +35,7 @@ from av.stream import Discard
 
 from moebius_video.errors import InvalidArgumentError, MoebiusError, OutputError
 from moebius_video.io.frames import Frame, VideoInfo
+from moebius_video.io.paths import describe_os_error, write_file
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class _PngFolderEncoder(_Encoder):
         ok, data = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, _PNG_COMPRESSION])
         if not ok:
             raise OutputError(f"PNG encoding failed for frame {name}")
-        data.tofile(self.temp_path / f"{name}.png")
+        write_file(self.temp_path / f"{name}.png", data)
 
     def finish(self) -> None:
         umask = os.umask(0)
@@ -155,6 +156,27 @@ class _PngFolderEncoder(_Encoder):
 
     def discard(self) -> None:
         shutil.rmtree(self.temp_path, ignore_errors=True)
+
+
+class _NullEncoder(_Encoder):
+    """Discards every frame (output ``/dev/null``: process and measure, keep nothing)."""
+
+    def __init__(self, target: Path, width: int, height: int) -> None:
+        self.width = width
+        self.height = height
+        self.temp_path = target
+
+    def encode(self, frame: Frame) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+    def commit(self, target: Path, overwrite: bool) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
 
 
 class _AudioCopier:
@@ -598,7 +620,7 @@ class FrameSink:
         if isinstance(error, MoebiusError):
             raise error
         if isinstance(error, (av.error.FFmpegError, OSError)):
-            raise OutputError(f"writing {self.path} failed: {error}") from error
+            raise OutputError(f"writing {self.path} failed: {describe_os_error(error)}") from error
         raise error
 
     def write(self, frame: Frame) -> None:
@@ -768,7 +790,8 @@ def open_sink(
     """Open an output for frames: a video file, or a folder of PNG files.
 
     ``path`` is a folder (lossless ``<frame.name>.png`` files) when it ends with a path
-    separator, is an existing directory, or has no suffix; otherwise a video file whose
+    separator, is an existing directory, or has no suffix; ``/dev/null`` discards the
+    frames (to process and measure only); otherwise a video file whose
     container follows the suffix. The output has ``like``'s width and height (odd sizes
     included: x264 then uses yuv444p), the frames' timestamps relative to the first frame
     (variable rates preserved) and the audio of ``audio_from``.
@@ -799,6 +822,10 @@ def open_sink(
     raw = os.fspath(path)
     if not raw:
         raise InvalidArgumentError("output path is empty")
+    if raw == "-":
+        raise InvalidArgumentError(
+            "writing to standard output (-) is not supported; give a file or a folder"
+        )
     target = Path(raw)
     if like.width <= 0 or like.height <= 0:
         raise InvalidArgumentError(f"like has an invalid size {like.width}x{like.height}")
@@ -806,6 +833,9 @@ def open_sink(
         raise InvalidArgumentError(f"queue_size must be >= 1, got {queue_size}")
     if frame_rate is not None and Fraction(frame_rate) <= 0:
         raise InvalidArgumentError(f"frame_rate must be positive, got {frame_rate!r}")
+    if os.path.realpath(raw) == os.devnull:
+        return FrameSink(target, _NullEncoder(target, like.width, like.height), overwrite=True,
+                         queue_size=queue_size)
     folder = _is_folder_target(raw, target)
     inputs = [Path(p) for p in (input_path, audio_from) if p is not None]
     _check_target(target, folder=folder, overwrite=overwrite, inputs=inputs)

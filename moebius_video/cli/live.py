@@ -33,6 +33,7 @@ from moebius_video.cli.argtypes import (
 )
 from moebius_video.errors import InvalidArgumentError, OutputError
 from moebius_video.io.masks import DEFAULT_DILATE
+from moebius_video.io.urls import redact
 
 logger = logging.getLogger("moebius_video.cli")
 
@@ -105,8 +106,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="reopen a lost stream up to N times (default 3; 0 = never)")
     s.add_argument("--reconnect-delay", type=positive_float, default=0.5, metavar="S",
                    help="first reconnect delay in seconds, doubled each time (default 0.5)")
-    s.add_argument("--reconnect-on-end", action="store_true",
-                   help="treat the end of a network stream as a loss (reconnect)")
+    s.add_argument("--reconnect-on-end", action=argparse.BooleanOptionalAction, default=True,
+                   help="a network stream that ends before any stated duration (the sender "
+                   "stopped or died) is lost and reopened like a stall (default); with "
+                   "--no-reconnect-on-end such an end is a normal end")
     s.add_argument("--open-timeout", type=positive_float, default=5.0, metavar="S",
                    help="seconds to connect (default 5)")
     s.add_argument("--read-timeout", type=positive_float, default=3.0, metavar="S",
@@ -266,7 +269,8 @@ def _mjpeg(args: argparse.Namespace, engine: object):  # type: ignore[no-untyped
         server.publish("before", out.source)
         server.publish("after", out.output)
 
-    logger.warning("live view at %s", server.url)
+    # Information the user needs (where to look), not a warning: always shown, plainly.
+    print(f"moebius-video: live view at {server.url}", file=sys.stderr, flush=True)
     return server, [publish]
 
 
@@ -312,15 +316,26 @@ def _run_engine(args: argparse.Namespace, source: object, target: str | None, mo
         engine.close()
         if server is not None:
             server.close()
-    where = f"wrote {target}; " if target is not None else ""
+    where = f"wrote {redact(target)}; " if target is not None else ""
     print(f"{where}{stats.frames_out} frames out of {stats.frames_in} ({stats.dropped} dropped), "
           f"{stats.fps_out:.1f} frames/s, latency p50 {stats.latency_ms_p50:.0f} ms "
-          f"p95 {stats.latency_ms_p95:.0f} ms", file=sys.stdout)
+          f"p95 {stats.latency_ms_p95:.0f} ms; ended: {_ending(stats.stop_reason, source, interrupted)}",
+          file=sys.stdout)
     if interrupted is not None:
         print(f"moebius-video: stopped by {signals.describe(interrupted)} (outputs were finished)",
               file=sys.stderr)
         return signals.exit_code(interrupted)
     return 0
+
+
+def _ending(reason: str, source: object, interrupted: KeyboardInterrupt | None) -> str:
+    """Why a live run ended, in words (the end of a file is not the loss of a stream)."""
+    if interrupted is not None:
+        return f"stopped by {signals.describe(interrupted)}"
+    if reason == "end":
+        return getattr(source, "end_note", "") or "end of the input"
+    return {"max_frames": "--max-frames reached", "duration": "--duration reached",
+            "stopped": "stopped by the user"}.get(reason, reason)
 
 
 def _fake_webcam(size: tuple[int, int]):  # type: ignore[no-untyped-def]

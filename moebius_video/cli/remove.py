@@ -95,7 +95,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        "per call leaves idle; on a CPU it saves per-call overhead at best")
     _add_range_arguments(p)
     enc = p.add_argument_group("output")
-    enc.add_argument("--codec", help="video encoder (default libx264; libvpx-vp9 for .webm)")
+    enc.add_argument("--codec", help="video encoder (default libx264; libvpx-vp9 for .webm; "
+                     "mpeg4 without B-frames for .avi)")
     enc.add_argument("--crf", type=crf,
                      help="quality: lower is better (x264/x265: 0-51, default here 18; VP9: 0-63)")
     enc.add_argument("--preset", help="encoder speed preset (x264: ultrafast ... veryslow)")

@@ -507,7 +507,8 @@ class LiveEngine:
                     captured = self.source.read()
                 except (VideoOpenError, VideoDecodeError) as error:
                     if not self._stop.is_set():
-                        logger.error("%s", error)
+                        # Re-raised by finish(): the caller reports it (once).
+                        logger.debug("source lost: %s", error)
                         self._source_error = error
                         self._set_reason("source lost")
                     return

@@ -90,9 +90,15 @@ class CaptureSource(ABC):
 
     Attributes:
         info: Size and nominal rate; valid once the constructor returned.
+        end_note: Once :meth:`read` returned ``None``: how the source ended, in words
+            (``"end of the file"``, ``"the sender closed the stream"``...).
+        complete: Once :meth:`read` returned ``None``: whether that end is the source's
+            genuine end (a file read to its end), rather than a stream that was cut.
     """
 
     info: CaptureInfo
+    end_note: str = ""
+    complete: bool = True
 
     @abstractmethod
     def read(self) -> CapturedFrame | None:
@@ -424,6 +430,17 @@ class StreamCapture(CaptureSource):
         self._frames = self._decode()
         self._index = 0
         self._read_timeout = read_timeout
+        self._last_time: Fraction | None = None
+
+    def _reached_duration(self) -> bool:
+        """Whether the frames decoded reach the duration the stream states (a file served
+        over the network); a live stream states none, so its end is a cut."""
+        duration = self._container.duration  # microseconds, None when unknown (live)
+        if not duration or self._last_time is None:
+            return False
+        start = (self._container.start_time or 0) / 1_000_000
+        step = 1 / self.info.frame_rate if self.info.frame_rate else Fraction(1, 10)
+        return self._last_time - Fraction(start) + 2 * step >= Fraction(duration, 1_000_000)
 
     def _decode(self) -> Iterator[object]:
         import av.error
@@ -448,6 +465,9 @@ class StreamCapture(CaptureSource):
     def read(self) -> CapturedFrame | None:
         av_frame = next(self._frames, None)
         if av_frame is None:
+            self.complete = self._reached_duration()
+            self.end_note = ("end of the stream (its stated duration was reached)" if self.complete
+                             else "the sender closed the stream")
             return None
         now = time.monotonic()
         image = np.ascontiguousarray(av_frame.to_ndarray(format="rgb24"))  # type: ignore[attr-defined]
@@ -458,6 +478,8 @@ class StreamCapture(CaptureSource):
             )
         pts = av_frame.pts  # type: ignore[attr-defined]
         tb = av_frame.time_base  # type: ignore[attr-defined]
+        if pts is not None and tb is not None:
+            self._last_time = pts * Fraction(tb)
         frame = Frame(self._index, image, pts, Fraction(tb) if tb is not None else None,
                       f"{self._index:05d}")
         self._index += 1
@@ -495,6 +517,7 @@ class FileCapture(CaptureSource):
     def read(self) -> CapturedFrame | None:
         frame = next(self._frames, None)
         if frame is None:
+            self.end_note = "end of the file"
             return None
         due = self._pacer.due(self._index)
         self._index += 1
@@ -518,15 +541,17 @@ class ReconnectPolicy:
         initial_delay: Seconds before the first attempt.
         factor: Each further delay is this much longer...
         max_delay: ...up to this many seconds.
-        reconnect_on_end: Treat the end of the stream as a loss too (live senders that
-            stop); otherwise the end of the stream ends the capture normally.
+        reconnect_on_end: Treat an unexpected end of the stream (the sender closed it
+            before any stated duration was reached: a live sender that died) as a loss, like
+            a stall; otherwise such an end ends the capture normally. A stream that reached
+            its stated duration always ends normally.
     """
 
     attempts: int = 5
     initial_delay: float = 0.5
     factor: float = 2.0
     max_delay: float = 8.0
-    reconnect_on_end: bool = False
+    reconnect_on_end: bool = True
 
     def __post_init__(self) -> None:
         if self.attempts < 0:
@@ -633,7 +658,9 @@ class ReconnectingCapture(CaptureSource):
                 return None
             try:
                 item = self._source.read()
-                cause = "" if item is not None else "stream ended"
+                cause = ""
+                if item is None and not self._source.complete:
+                    cause = f"stream ended unexpectedly ({self._source.end_note})"
             except (VideoDecodeError, VideoOpenError) as error:
                 item, cause = None, str(error)
             if item is not None:
@@ -641,7 +668,13 @@ class ReconnectingCapture(CaptureSource):
                 item.frame.name = f"{self._index:05d}"
                 self._index += 1
                 return item
-            if not cause or (cause == "stream ended" and not self.policy.reconnect_on_end):
+            ended = item is None and cause.startswith("stream ended")
+            if not cause or (ended and not self.policy.reconnect_on_end):
+                self.end_note = self._source.end_note
+                self.complete = self._source.complete
+                if ended:
+                    logger.warning("%s: %s; not reconnecting (--no-reconnect-on-end)",
+                                   self.name, self._source.end_note)
                 self.close()
                 return None
             self.log.losses += 1

@@ -272,6 +272,11 @@ def _probe_file(path: Path) -> VideoInfo:
         height = stream.codec_context.height
         if rotation in (90, 270):
             width, height = height, width
+        pix_fmt = stream.codec_context.pix_fmt or ""
+        try:
+            bit_depth = max(c.bits for c in av.VideoFormat(pix_fmt).components) if pix_fmt else 8
+        except (ValueError, av.error.FFmpegError):
+            bit_depth = 8
         return VideoInfo(
             path=path,
             width=width,
@@ -284,6 +289,8 @@ def _probe_file(path: Path) -> VideoInfo:
             duration=duration,
             has_audio=bool(container.streams.audio),
             is_folder=False,
+            pix_fmt=pix_fmt,
+            bit_depth=bit_depth,
         )
     finally:
         container.close()

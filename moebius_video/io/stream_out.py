@@ -156,6 +156,8 @@ class AVStreamSink:
             if codec in ("libx264", "libx265"):
                 stream.codec_context.options = {"preset": preset, "tune": "zerolatency",
                                                 "crf": str(crf)}
+                if codec == "libx265":  # no "x265 [info]" lines of its own on stderr
+                    stream.codec_context.options |= {"x265-params": "log-level=error"}
             self._stream = stream
             self._container.start_encoding()
         except (av.error.FFmpegError, OSError, ValueError) as error:

@@ -24,39 +24,7 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return code, out, err
 
 
-def _partials(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if ".partial-" in p.name)
-
-
-def check_four_job_report(out: Path, *, rerun: bool = False) -> dict:
-    """The report of the four-job manifest: a and b done (or skipped), two failures."""
-    report = load_report(out / "report.json")
-    jobs = {Path(j["output"]).name: j for j in report["jobs"]}
-    assert list(jobs) == ["a.mp4", "b_out.mp4", "corrupt.mp4", "c.mp4"]
-    good = "skipped" if rerun else "done"
-    assert jobs["a.mp4"]["status"] == jobs["b_out.mp4"]["status"] == good
-    assert jobs["a.mp4"]["frames"] == jobs["b_out.mp4"]["frames"] == 12
-    if not rerun:
-        assert jobs["a.mp4"]["seconds"] > 0 and jobs["a.mp4"]["error"] is None
-    assert jobs["corrupt.mp4"]["status"] == "failed"
-    assert "corrupt.mp4" in jobs["corrupt.mp4"]["error"]
-    assert jobs["c.mp4"]["status"] == "failed"
-    assert "8x8" in jobs["c.mp4"]["error"] and "--resize-mask" in jobs["c.mp4"]["error"]
-    assert jobs["c.mp4"]["where"] == "jobs.csv line 5"
-    summary = report["summary"]
-    assert summary["jobs"] == 4 and summary["failed"] == 2
-    assert (summary["done"], summary["skipped"]) == ((0, 2) if rerun else (2, 0))
-    assert summary["frames"] == (0 if rerun else 24)
-    assert report["state"] == "finished"
-    for name in ("a.mp4", "b_out.mp4"):
-        frames, _, _, _ = read_video(out / name)
-        assert len(frames) == 12
-    assert not (out / "corrupt.mp4").exists() and not (out / "c.mp4").exists()
-    assert _partials(out) == []
-    return report
-
-
-def test_no_ray_runs_every_job_and_records_failures(four_jobs: Path, tmp_path: Path,
+def test_no_ray_runs_every_job_and_records_failures(four_jobs: Path, tmp_path: Path, check_four_job_report,  # type: ignore[no-untyped-def]
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     code, stdout, err = _run(["batch", str(four_jobs), "-o", str(out), "--no-ray"], capsys)

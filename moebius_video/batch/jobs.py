@@ -10,6 +10,7 @@ from pathlib import Path
 from moebius_video.engine.remove import EncodeConfig, MaskInput, RemoveConfig
 from moebius_video.errors import InvalidArgumentError, OutputError
 from moebius_video.fill import Filler
+from moebius_video.io.paths import resolved
 
 #: Job states in a report.
 DONE, FAILED, SKIPPED, INTERRUPTED, PENDING = "done", "failed", "skipped", "interrupted", "pending"
@@ -97,10 +98,6 @@ class JobResult:
                    status=status, **kwargs)  # type: ignore[arg-type]
 
 
-def _resolved(path: Path) -> Path:
-    return Path(os.path.abspath(path)).resolve()
-
-
 def check_jobs(jobs: Sequence[BatchJob], *, check_inputs: bool = True) -> None:
     """Refuse a batch that would lose data or cannot start, naming every bad job.
 
@@ -125,7 +122,7 @@ def check_jobs(jobs: Sequence[BatchJob], *, check_inputs: bool = True) -> None:
             raise InvalidArgumentError("; ".join(problems))
     owner: dict[Path, BatchJob] = {}
     for job in jobs:
-        out = _resolved(job.output)
+        out = resolved(job.output)
         if out in owner:
             problems.append(
                 f"{job.label}: output {job.output} is also the output of {owner[out].label}"
@@ -141,7 +138,7 @@ def check_jobs(jobs: Sequence[BatchJob], *, check_inputs: bool = True) -> None:
                 )
     for reader in jobs:
         for path in reader.input_paths():
-            inp = _resolved(path)
+            inp = resolved(path)
             for place in (inp, *inp.parents):
                 writer = owner.get(place)
                 if writer is not None:

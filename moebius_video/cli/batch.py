@@ -9,10 +9,7 @@ row's defaults.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -148,6 +145,7 @@ def _row_job(row: ManifestRow, parser: _RowParser, columns: dict[str, argparse.A
     """
     from moebius_video.batch import BatchJob, ManifestError
     from moebius_video.batch.manifest import MASK_COLUMNS
+    from moebius_video.io.paths import check_outputs
 
     fields = dict(row.fields)
     if "input" not in fields:
@@ -183,12 +181,15 @@ def _row_job(row: ManifestRow, parser: _RowParser, columns: dict[str, argparse.A
         value = getattr(args, dest, None)
         if value is not None and not Path(value).is_absolute():
             setattr(args, dest, row.base / value)
-    settings = remove_cli.remove_settings(args)
-    for dest in _PATH_COLUMNS:
-        value = getattr(args, dest, None)
-        if value is not None and not Path(value).exists():
-            raise ManifestError(f"{'input' if dest == 'input' else dest} {value} does not exist")
     output = _output_path(fields.get("output"), Path(args.input), out_dir)
+    args.output = str(output)
+    remove_cli._validate_remove(args)  # remove's checks across flags
+    settings = remove_cli.remove_settings(args)
+    inputs = {dest: getattr(args, dest, None) for dest in _PATH_COLUMNS}
+    for dest, value in inputs.items():
+        if value is not None and not Path(value).exists():
+            raise ManifestError(f"{dest} {value} does not exist")
+    check_outputs({"output": output}, inputs)  # remove's rule: no output is or holds an input
     return BatchJob(input=Path(args.input), output=output, masks=settings.masks,
                     config=settings.config, encode=settings.encode,
                     filler=settings.filler.build, where=row.where)
@@ -232,23 +233,6 @@ def build_jobs(jobs_path: Path, out_dir: Path, args: argparse.Namespace) -> list
     return jobs
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (``timeout``, a service manager) stops the batch like Ctrl-C."""
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        old = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
 def run_batch_command(args: argparse.Namespace) -> int:
     """``moebius-video batch``."""
     import logging
@@ -274,9 +258,8 @@ def run_batch_command(args: argparse.Namespace) -> int:
         print(report.format_table(relative_to=out_dir), file=sys.stdout)
         return 0
     try:
-        with _sigterm_as_interrupt():
-            report = run_batch(jobs, out_dir, config)
-    except KeyboardInterrupt:
+        report = run_batch(jobs, out_dir, config)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM/SIGHUP (the CLI raises it for them)
         logging.getLogger("moebius_video.cli").warning(
             "batch interrupted; what was done is in %s, and the same command resumes it",
             out_dir / REPORT_NAME)

@@ -9,9 +9,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from moebius_video.cli.argtypes import frame_rate, non_negative_int, positive_int
+from moebius_video.cli.argtypes import (
+    box,
+    crf,
+    dilation,
+    frame_rate,
+    input_path,
+    mask_threshold,
+    non_negative_int,
+    output_path,
+    positive_int,
+)
 from moebius_video.errors import InvalidArgumentError
-from moebius_video.io.masks import DEFAULT_DILATE, parse_box
+from moebius_video.io.masks import DEFAULT_DILATE
 
 if TYPE_CHECKING:
     from moebius_video.engine.remove import EncodeConfig, MaskInput, RemoveConfig
@@ -26,32 +36,32 @@ def _add_mask_arguments(
     group = parser.add_argument_group("what to remove (give one)" if kinds else "masks")
     if kinds:
         _add_mask_kinds(group, per_frame=per_frame)
-    group.add_argument("--mask-threshold", type=int, metavar="T",
+    group.add_argument("--mask-threshold", type=mask_threshold, metavar="T",
                        help="a mask pixel above T is removed (default: 0 for PNG, 127 for JPEG/video)")
     group.add_argument("--resize-mask", action="store_true",
                        help="scale masks of another size to the frame size instead of refusing them")
-    group.add_argument("--dilate", type=non_negative_int, default=DEFAULT_DILATE, metavar="N",
+    group.add_argument("--dilate", type=dilation, default=DEFAULT_DILATE, metavar="N",
                        help=f"grow the mask by N pixels before filling (default {DEFAULT_DILATE})")
     group.add_argument("--tracker", metavar="NAME", default=None,
                        help="mask tracker for --mask/--box (default: the package's best)")
     if kinds:
-        group.add_argument("--save-masks", type=Path, metavar="DIR",
+        group.add_argument("--save-masks", type=output_path, metavar="DIR",
                            help="write the per-frame masks actually used (PNG 0/255) to DIR")
 
 
 def _add_mask_kinds(group: argparse._ArgumentGroup, *, per_frame: bool) -> None:
     which = group.add_mutually_exclusive_group(required=True)
-    which.add_argument("--mask", type=Path, metavar="PNG",
+    which.add_argument("--mask", type=input_path, metavar="PNG",
                        help="mask of the first processed frame (white/non-zero = remove); tracked")
-    which.add_argument("--box", metavar="X,Y,W,H",
+    which.add_argument("--box", type=box, metavar="X,Y,W,H",
                        help="box around the object on the first processed frame; tracked")
-    which.add_argument("--keyframes", type=Path, metavar="DIR",
+    which.add_argument("--keyframes", type=input_path, metavar="DIR",
                        help="masks on a few frames, named by frame index (00014.png); "
                        "tracked both ways and fused")
     if per_frame:
-        which.add_argument("--masks", type=Path, metavar="DIR",
+        which.add_argument("--masks", type=input_path, metavar="DIR",
                            help="one mask per frame (named like the frames, or in order); no tracking")
-        which.add_argument("--mask-video", type=Path, metavar="VIDEO",
+        which.add_argument("--mask-video", type=input_path, metavar="VIDEO",
                            help="a video whose frames are the masks (thresholded at 127); no tracking")
 
 
@@ -72,15 +82,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "keeps the input's size, frame count, timestamps and audio; an output path ending "
         "in / (or without an extension) receives lossless PNG frames.",
     )
-    p.add_argument("input", type=Path, help="video file or folder of frames")
-    p.add_argument("-o", "--output", type=Path, required=True,
+    p.add_argument("input", type=input_path, help="video file or folder of frames")
+    p.add_argument("-o", "--output", type=output_path, required=True,
                    help="output video file, or DIR/ for PNG frames")
     _add_mask_arguments(p)
     enc = add_job_options(p)
     enc.add_argument("-y", "--overwrite", action="store_true", help="replace existing outputs")
     enc.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="progress bar (default: only on a terminal)")
-    p.set_defaults(func=run_remove)
+    p.set_defaults(func=run_remove, validate=_validate_remove)
     _register_track(sub, common)
 
 
@@ -99,7 +109,7 @@ def add_job_options(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     model.add_argument("--model", metavar="PATH",
                        help="Moebius weights: a local folder, a cached hub name, or the shipped "
                        "moebius-tiny (default; see README)")
-    model.add_argument("--model-steps", type=int, default=None, metavar="N",
+    model.add_argument("--model-steps", type=positive_int, default=None, metavar="N",
                        help="DDIM steps per frame (default: the model's own, 4 for moebius-tiny)")
     model.add_argument("--spatial", choices=("telea", "ns", "pushpull", "moebius"), default=None,
                        help="with --fill temporal/temporal-offline: what fills pixels no frame "
@@ -112,8 +122,10 @@ def add_job_options(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
                        "per call leaves idle; on a CPU it saves per-call overhead at best")
     _add_range_arguments(p)
     enc = p.add_argument_group("output")
-    enc.add_argument("--codec", help="video encoder (default libx264; libvpx-vp9 for .webm)")
-    enc.add_argument("--crf", type=int, help="quality: lower is better (x264 default here 18)")
+    enc.add_argument("--codec", help="video encoder (default libx264; libvpx-vp9 for .webm; "
+                     "mpeg4 without B-frames for .avi)")
+    enc.add_argument("--crf", type=crf,
+                     help="quality: lower is better (x264/x265: 0-51, default here 18; VP9: 0-63)")
     enc.add_argument("--preset", help="encoder speed preset (x264: ultrafast ... veryslow)")
     enc.add_argument("--pix-fmt", help="pixel format (default yuv420p; yuv444p for odd sizes)")
     enc.add_argument("--fps", type=frame_rate, metavar="RATE",
@@ -129,12 +141,40 @@ def _register_track(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
         description="Carry a first-frame mask (or box) through the video by optical flow "
         "and write one mask per frame.",
     )
-    t.add_argument("input", type=Path, help="video file or folder of frames")
+    t.add_argument("input", type=input_path, help="video file or folder of frames")
     _add_mask_arguments(t, per_frame=False)
     _add_range_arguments(t)
     t.add_argument("-y", "--overwrite", action="store_true", help="replace an existing DIR")
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
-    t.set_defaults(func=run_track)
+    t.set_defaults(func=run_track, validate=_validate_range)
+
+
+def _validate_range(args: argparse.Namespace) -> None:
+    """Checks across flags, run at parse time (a failure is a usage error, exit 2)."""
+    if args.end is not None and args.end <= args.start:
+        raise InvalidArgumentError(f"--end ({args.end}) must be greater than --start ({args.start})")
+
+
+#: Highest --crf each encoder family accepts (the parser allows 0..63).
+_CRF_MAX = {"libx264": 51, "libx264rgb": 51, "libx265": 51}
+
+
+def _validate_remove(args: argparse.Namespace) -> None:
+    """Checks across flags for ``remove``, run at parse time (failures exit 2)."""
+    from moebius_video.io.paths import resolved
+
+    _validate_range(args)
+    if args.crf is not None:
+        suffix = Path(args.output.rstrip("/\\")).suffix.lower()
+        codec = args.codec or ("libvpx-vp9" if suffix == ".webm" else "libx264")
+        high = _CRF_MAX.get(codec)
+        if high is not None and args.crf > high:
+            raise InvalidArgumentError(f"--crf for {codec} must be between 0 and {high}, got {args.crf}")
+    if args.fps is not None and resolved(args.input).is_file():
+        raise InvalidArgumentError(
+            f"--fps applies to frame-folder inputs; {args.input} is a video whose own timing "
+            "is kept (retime it with ffmpeg if you need another rate)"
+        )
 
 
 @dataclass(frozen=True)
@@ -230,7 +270,7 @@ def _mask_input(args: argparse.Namespace) -> MaskInput:
 
     return MaskInput(
         mask=args.mask,
-        box=parse_box(args.box) if args.box else None,
+        box=args.box,
         keyframes=args.keyframes,
         masks_dir=getattr(args, "masks", None),
         mask_video=getattr(args, "mask_video", None),
@@ -268,7 +308,8 @@ def run_remove(args: argparse.Namespace) -> int:
         encode=settings.encode, save_masks=args.save_masks, filler=settings.filler.build(),
         progress=args.progress,
     )
-    line = f"wrote {result.output} ({result.frames} frames, {result.frames_per_second:.1f} frames/s)"
+    line = (f"wrote {result.output} ({result.frames} frames, processed at "
+            f"{result.frames_per_second:.1f} frames/s)")
     if result.masks_dir is not None:
         line += f"; masks in {result.masks_dir}"
     _report(result, line)

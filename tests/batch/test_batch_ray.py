@@ -169,7 +169,7 @@ def test_local_ray_is_quiet_and_shut_down_on_ctrl_c(tmp_path: Path, clip_factory
     assert proc.returncode == 130, stderr
     # Quiet: no Ray banner, no worker logs; the interruption is said once, with the report.
     lines = [line for line in stderr.splitlines() if line.strip()]
-    assert lines[-1] == "moebius-video: interrupted", stderr
+    assert lines[-1] == "moebius-video: interrupted (Ctrl-C)", stderr
     assert all(line.startswith("moebius-video: ") for line in lines), stderr
     from moebius_video.batch import load_report
 

@@ -83,10 +83,10 @@ def test_malformed_manifests_are_refused(tmp_path: Path, name: str, text: str, n
         # neither
         ("a.mp4,,\n", ["jobs.csv line 3", "exactly one of", "got none"]),
         # a malformed box: remove's own message
-        ("a.mp4,,1;2\n", ["jobs.csv line 3", "--box must be x,y,w,h"]),
+        ("a.mp4,,1;2\n", ["jobs.csv line 3", "--box", "must be x,y,w,h"]),
         # a mask file that does not exist
         ("a.mp4,gone.png,\n", ["jobs.csv line 3", "mask", "gone.png", "does not exist"]),
-        ("a.mp4,,-5\n", ["jobs.csv line 3", "--box must be x,y,w,h"]),
+        ("a.mp4,,-5\n", ["jobs.csv line 3", "--box", "must be x,y,w,h"]),
     ],
 )
 def test_bad_rows_name_the_row(clips: Path, tmp_path: Path, rows: str, needles: list[str],
@@ -107,10 +107,11 @@ def test_bad_rows_name_the_row(clips: Path, tmp_path: Path, rows: str, needles: 
     [
         ("input,mask,colour", "a.mp4,a.mask.png,red", ["jobs.csv line 2", "unknown column 'colour'", "fill"]),
         ("input,mask,save_masks", "a.mp4,a.mask.png,m/", ["save_masks", "track"]),
-        ("input,mask,dilate", "a.mp4,a.mask.png,-3", ["jobs.csv line 2", "--dilate", "must be >= 0"]),
+        ("input,mask,dilate", "a.mp4,a.mask.png,-3", ["jobs.csv line 2", "--dilate", "must be between 0"]),
+        ("input,mask,crf", "a.mp4,a.mask.png,60", ["jobs.csv line 2", "--crf for libx264 must be between 0 and 51"]),
         ("input,mask,fill", "a.mp4,a.mask.png,magic", ["jobs.csv line 2", "unknown filler 'magic'"]),
         ("input,mask,fill,batch", "a.mp4,a.mask.png,telea,4", ["--batch applies to --fill moebius"]),
-        ("input,mask,start,end", "a.mp4,a.mask.png,8,4", ["jobs.csv line 2", "end (4) must be greater"]),
+        ("input,mask,start,end", "a.mp4,a.mask.png,8,4", ["jobs.csv line 2", "--end (4) must be greater"]),
         ("input,mask,no_audio", "a.mp4,a.mask.png,maybe", ["no_audio must be true or false"]),
         ("input,mask,output", "a.mp4,a.mask.png,../escape.mp4", ["output '../escape.mp4' must be a name inside"]),
         ("input,mask,output", "a.mp4,a.mask.png,run.v2/", ["output 'run.v2/'", "without an extension"]),
@@ -149,7 +150,7 @@ def test_outputs_may_not_collide_or_overwrite_inputs(clips: Path, capsys: pytest
     manifest.write_text("input,mask\na.mp4,a.mask.png\nb.mp4,b.mask.png\n")
     code, _, err = _run(["batch", str(manifest), "-o", str(clips), "--no-ray", "-y"], capsys)
     assert code == 1
-    assert "is or contains its own input" in _one_line_error(err)
+    assert "refusing to write over an input" in _one_line_error(err)
     assert (clips / "a.mp4").stat().st_size > 1000  # untouched
 
 
@@ -162,15 +163,16 @@ def test_command_line_options_are_every_rows_defaults(clips: Path, tmp_path: Pat
     manifest.write_text(json.dumps({"input": "a.mp4", "mask": "a.mask.png"}) + "\n"
                         + json.dumps({"input": "b.mp4", "box": [4, 4, 20, 20], "fill": "ns",
                                       "crf": 30, "no_audio": False, "output": "frames/"}) + "\n")
-    args = build_parser().parse_args(["batch", str(manifest), "-o", str(tmp_path), "--fill", "telea",
+    out = tmp_path / "out"
+    args = build_parser().parse_args(["batch", str(manifest), "-o", str(out), "--fill", "telea",
                                       "--dilate", "2", "--crf", "20", "--no-audio"])
-    a, b = build_jobs(manifest, tmp_path, args)
+    a, b = build_jobs(manifest, out, args)
     assert (a.config.fill, a.config.dilate, a.encode.crf, a.encode.audio) == ("telea", 2, 20, False)
     assert (b.config.fill, b.config.dilate, b.encode.crf, b.encode.audio) == ("ns", 2, 30, True)
     assert a.input == clips.resolve() / "a.mp4" and a.masks.mask == clips.resolve() / "a.mask.png"
-    assert a.output == tmp_path / "a.mp4"
+    assert a.output == out / "a.mp4"
     assert b.masks.box == (4, 4, 20, 20)
-    assert b.output == tmp_path / "frames"  # no extension: a folder of PNG frames, as with remove
+    assert b.output == out / "frames"  # no extension: a folder of PNG frames, as with remove
 
 
 def test_folder_mode_finds_each_videos_mask(tmp_path: Path, clip_factory) -> None:  # type: ignore[no-untyped-def]

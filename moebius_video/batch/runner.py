@@ -396,8 +396,13 @@ class _Run:
         self.last_write = 0.0
 
     def running(self, indices: Sequence[int]) -> int:
-        folder = self.state / "running"
-        return sum((folder / self.keys[i]).exists() for i in indices)
+        """How many of these jobs have marked themselves running (one listing, not a
+        look-up per job: the folder may be on network storage)."""
+        try:
+            marked = set(os.listdir(self.state / "running"))
+        except OSError:
+            return 0
+        return sum(self.keys[i] in marked for i in indices)
 
     def finish(self, index: int, result: JobResult) -> None:
         self.report.jobs[index] = result

@@ -210,6 +210,10 @@ class MaskFolderWriter:
 
     def __init__(self, folder: Path, *, overwrite: bool = False) -> None:
         self.folder = Path(folder)
+        if self.folder.exists() and not (self.folder.is_dir() or self.folder.is_file()):
+            raise OutputError(
+                f"mask folder {self.folder} exists and is a device or pipe; refusing to replace it"
+            )
         if self.folder.exists() and (not self.folder.is_dir() or any(self.folder.iterdir())):
             if not overwrite:
                 raise OutputError(

@@ -204,3 +204,38 @@ def test_range_messages_have_no_python_none(clip, tmp_path: Path, capsys) -> Non
                          "--start", "200"], capsys)
     assert code == 1
     assert "None" not in err and "from frame 200 on" in err
+
+
+# --------------------------------------------------------------------------------------
+# Special files are never renamed over (as root, `stream in.mp4 /dev/null -y` used to put a
+# regular file in place of /dev/null). A FIFO stands in for a device here.
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["remove", "stream", "save-masks"])
+def test_a_device_or_pipe_is_never_replaced(command: str, clip, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import stat
+
+    video, _, first = clip
+    fifo = tmp_path / ("special.mp4" if command != "save-masks" else "special")
+    os.mkfifo(fifo)
+    box = ["--box", "30,20,20,16"]
+    argv = {
+        "remove": ["remove", str(video), *box, "-o", str(fifo), "-y"],
+        "stream": ["stream", str(video), str(fifo), *box, "-y"],
+        "save-masks": ["remove", str(video), *box, "-o", str(tmp_path / "o.mp4"), "--save-masks",
+                       str(fifo), "-y"],
+    }[command]
+    code, _, err = _run(argv, capsys)
+    assert code == 1, err
+    assert "refusing to replace it" in err
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still the pipe it was
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_stream_to_dev_null_discards(clip, capsys) -> None:  # type: ignore[no-untyped-def]
+    video, _, _ = clip
+    code, out, err = _run(["stream", str(video), os.devnull, "--box", "30,20,20,16", "-y"], capsys)
+    assert code == 0, err
+    assert "6 frames out of 6" in out
+    assert Path(os.devnull).is_char_device()

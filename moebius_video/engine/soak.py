@@ -4,9 +4,9 @@ A generated 640x360 scene (its object tracked and removed with the live defaults
 H.264-encoded in memory once and delivered by :class:`~moebius_video.io.capture.FakeCapture`
 at ``--fps`` in ``live`` mode (newest frame wins), decoding one packet per frame and looping,
 for ``--frames`` frames (default 20 000) or ``--minutes``. The output is encoded to an
-MPEG-TS file, as ``stream`` does. Every ``--every`` frames out (default 1000) one row is
-printed: resident memory, threads, open file descriptors, and the window's latency
-percentiles, frames/s and drops. A leak shows as a column that keeps growing; the verdict
+MPEG-TS file, as ``stream`` does. Every ``--every`` frames captured (default 1000) one row
+is printed: resident memory, threads, open file descriptors, and the window's latency
+percentiles (of the frames written in it), frames/s out and drops. A leak shows as a column that keeps growing; the verdict
 compares the last window with the first one after warm-up.
 """
 
@@ -69,7 +69,8 @@ def _open_files() -> int:
 
 
 class _Sampler:
-    """Observer of the engine's outputs: one :class:`SoakRow` every ``every`` frames."""
+    """Observer of the engine's outputs: one :class:`SoakRow` each time another ``every``
+    frames were captured (checked as frames come out)."""
 
     def __init__(self, engine: LiveEngine, every: int, on_row) -> None:  # type: ignore[no-untyped-def]
         self.engine, self.every, self.on_row = engine, every, on_row
@@ -83,10 +84,10 @@ class _Sampler:
     def __call__(self, out: LiveOutput) -> None:
         self.latencies.append(out.latency_ms)
         self.count += 1
-        if self.count % self.every:
+        stats = self.engine.stats()
+        if stats.frames_in < (len(self.rows) + 1) * self.every:
             return
         now = time.monotonic()
-        stats = self.engine.stats()
         lat = np.asarray(self.latencies)
         row = SoakRow(
             frames_out=self.count,
@@ -128,14 +129,14 @@ def soak(
         width: Frame width.
         height: Frame height.
         fps: Source rate (``live`` mode: frames the engine cannot keep up with are dropped).
-        every: Frames out per row.
+        every: Frames captured per row.
         fill: Filler.
         tracker: Tracker (default: the package's).
         loop: Distinct frames of the generated scene (delivered in a loop).
         on_row: Called with each row as it is measured (to print progress).
 
     Returns:
-        The rows, one per ``every`` frames out.
+        The rows, one per ``every`` frames captured.
     """
     scene = SyntheticScene(SceneConfig(width=width, height=height, num_frames=loop,
                                        object_fraction=0.05, pan_speed=1.0))
@@ -170,7 +171,7 @@ def verdict(rows: list[SoakRow]) -> str:
 
 
 def _header() -> str:
-    return (f"{'frames':>7} {'in':>7} {'s':>7} {'RSS MiB':>8} {'threads':>7} {'files':>5} "
+    return (f"{'out':>7} {'in':>7} {'s':>7} {'RSS MiB':>8} {'threads':>7} {'files':>5} "
             f"{'p50 ms':>7} {'p95 ms':>7} {'max ms':>7} {'fps':>6} {'dropped':>7}")
 
 
@@ -192,7 +193,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=size, default=(640, 360), help="WxH (default 640x360)")
     parser.add_argument("--fps", type=positive_float, default=30.0, help="source rate (default 30)")
     parser.add_argument("--every", type=positive_int, default=1000,
-                        help="frames out per row (default 1000)")
+                        help="frames captured per row (default 1000)")
     parser.add_argument("--fill", default=DEFAULT_LIVE_FILLER, help="filler")
     parser.add_argument("--tracker", default=None, help="tracker (default: the package's)")
     parser.add_argument("--json", action="store_true", help="print JSON rows at the end")

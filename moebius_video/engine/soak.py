@@ -7,7 +7,7 @@ for ``--frames`` frames (default 20 000) or ``--minutes``. The output is encoded
 MPEG-TS file, as ``stream`` does. Every ``--every`` frames captured (default 1000) one row
 is printed: resident memory, threads, open file descriptors, and the window's latency
 percentiles (of the frames written in it), frames/s out and drops. A leak shows as a column that keeps growing; the verdict
-compares the last window with the first one after warm-up.
+compares the last steady window with the first one after warm-up.
 """
 
 from __future__ import annotations
@@ -156,18 +156,26 @@ def soak(
 
 
 def verdict(rows: list[SoakRow]) -> str:
-    """Whether memory, threads and open files stayed flat (last window vs. the first after
-    warm-up)."""
-    if len(rows) < 3:
+    """Whether memory, threads and open files stayed flat.
+
+    The first window (warm-up: buffers, the model, the encoder fill up) and the last one
+    (the source ended, threads are stopping) are left out; among the others, the last is
+    compared with the first: memory may not grow by more than max(20 MiB, 5 %), and the
+    thread and open-file counts must be back where they were (the highest seen is reported).
+    """
+    steady = rows[1:-1]
+    if len(steady) < 2:
         return "too few windows for a verdict"
-    base, last = rows[1], rows[-1]
+    base, last = steady[0], steady[-1]
     growth = last.rss_mib - base.rss_mib
-    flat = (abs(growth) <= max(20.0, 0.05 * base.rss_mib) and last.threads == base.threads
+    flat = (growth <= max(20.0, 0.05 * base.rss_mib) and last.threads == base.threads
             and last.open_files == base.open_files)
     return (f"{'flat' if flat else 'NOT flat'}: RSS {base.rss_mib:.1f} -> {last.rss_mib:.1f} MiB "
-            f"({growth:+.1f}), threads {base.threads} -> {last.threads}, open files "
-            f"{base.open_files} -> {last.open_files}, latency p95 {base.latency_ms_p95:.0f} -> "
-            f"{last.latency_ms_p95:.0f} ms (windows {rows[1].frames_out} and {last.frames_out})")
+            f"({growth:+.1f}; peak {max(r.rss_mib for r in steady):.1f}), threads {base.threads} "
+            f"-> {last.threads} (peak {max(r.threads for r in steady)}), open files "
+            f"{base.open_files} -> {last.open_files} (peak {max(r.open_files for r in steady)}), "
+            f"latency p95 {base.latency_ms_p95:.0f} -> {last.latency_ms_p95:.0f} ms "
+            f"(frames in {base.frames_in} and {last.frames_in})")
 
 
 def _header() -> str:

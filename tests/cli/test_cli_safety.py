@@ -62,6 +62,7 @@ def _cases(tmp_path: Path, video: Path, masks: Path, first: Path) -> dict[str, l
                                    "--save-masks", str(tmp_path / "x")],
         "stream_same": ["stream", str(video), str(video), *box],
         "stream_dotdot": ["stream", str(video), f"{tmp_path}/a/../{video.name}", *box],
+        "stream_file_url": ["stream", f"file:{video}", str(video), *box],
         "track_save_masks_is_input": ["track", str(video), *box, "--save-masks", str(video)],
     }
 
@@ -70,7 +71,8 @@ def _cases(tmp_path: Path, video: Path, masks: Path, first: Path) -> dict[str, l
 @pytest.mark.parametrize("case", [
     "save_masks_is_input", "save_masks_is_frame_folder", "output_is_keyframes", "output_is_masks",
     "output_is_mask_video", "output_is_mask_png", "output_contains_input", "dotdot", "symlink",
-    "two_outputs_same_place", "stream_same", "stream_dotdot", "track_save_masks_is_input",
+    "two_outputs_same_place", "stream_same", "stream_dotdot", "stream_file_url",
+    "track_save_masks_is_input",
 ])
 def test_no_output_may_be_or_contain_an_input(case: str, overwrite: bool, clip, tmp_path: Path,
                                                capsys) -> None:  # type: ignore[no-untyped-def]
@@ -121,6 +123,16 @@ def test_library_refuses_a_mask_folder_over_the_input(clip, tmp_path: Path) -> N
     (["demo", "--size", "640by360"], "WxH"),
     (["demo", "--frames", "-5"], ">= 1"),
     (["webcam", "--size", "0x0"], "2x2"),
+    (["webcam", "--device", "cam1"], "camera index"),
+    (["train", "data", "-o", "run", "--uncond-prob", "2"], "between 0 and 1"),
+    (["train", "data", "-o", "run", "--hole-weight", "-1"], ">= 0"),
+    (["bench", "pipeline", "--frames", "0"], ">= 1"),
+    (["bench", "live", "--fps", "0"], "positive"),
+    (["bench", "fill", "--hole", "1.5"], "between 0 and 1"),
+    (["bench", "soak", "--frames", "-3"], ">= 1"),
+    (["eval", "image", "--count", "0"], ">= 1"),
+    (["eval", "completion", "--dilate", "-2"], "--dilate"),
+    (["eval", "tracking", "--keyframe-every", "0"], ">= 1"),
 ])
 def test_bad_numbers_exit_2_at_parsing(argv: list[str], needle: str, capsys) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SystemExit) as info:

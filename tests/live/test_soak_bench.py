@@ -23,5 +23,9 @@ def test_soak_rows_sample_the_running_engine() -> None:
 def test_verdict_flags_a_growing_thread_count() -> None:
     base = SoakRow(1000, 1000, 10, 200.0, 12, 7, 20, 30, 40, 30, 0)
     grown = SoakRow(3000, 3000, 30, 201.0, 13, 7, 20, 30, 40, 30, 0)
-    assert verdict([base, base, grown]).startswith("NOT flat")
-    assert verdict([base, base, base]).startswith("flat")
+    end = SoakRow(3100, 3100, 31, 150.0, 9, 7, 20, 30, 40, 30, 0)  # stopping: ignored
+    assert verdict([base, base, grown, end]).startswith("NOT flat")
+    assert verdict([base, base, base, end]).startswith("flat")
+    leak = SoakRow(3000, 3000, 30, 260.0, 12, 7, 20, 30, 40, 30, 0)
+    assert verdict([base, base, leak, end]).startswith("NOT flat")
+    assert verdict([base, base, end]) == "too few windows for a verdict"

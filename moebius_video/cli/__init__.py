@@ -53,7 +53,7 @@ def _setup_logging(verbosity: int) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (subcommands included)."""
-    from moebius_video.cli import bench, demo, evaluate, live, remove, train
+    from moebius_video.cli import batch, bench, demo, evaluate, live, remove, train
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     remove.register(sub, common)
+    batch.register(sub, common)
     demo.register(sub, common)
     bench.register(sub, common)
     evaluate.register(sub, common)

@@ -19,6 +19,8 @@ COMPONENT_BENCHMARKS = {
              "live glass-to-glass latency and frames/s at 640x360 and 1280x720"),
     "soak": ("moebius_video.engine.soak",
              "the live engine over 20000 frames: RSS, threads, open files, latency per 1000"),
+    "batch": ("moebius_video.batch.bench",
+              "many clips as a batch on Ray against remove on each in sequence"),
     "warmstart": ("moebius_video.fill.warm_bench",
                   "latent warm start vs cold start: steps, ms and flicker per frame"),
 }

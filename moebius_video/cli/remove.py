@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from moebius_video.cli.argtypes import (
     box,
@@ -22,11 +23,33 @@ from moebius_video.cli.argtypes import (
 from moebius_video.errors import InvalidArgumentError
 from moebius_video.io.masks import DEFAULT_DILATE
 
+if TYPE_CHECKING:
+    from moebius_video.engine.remove import EncodeConfig, MaskInput, RemoveConfig
+    from moebius_video.fill import Filler
+
 logger = logging.getLogger("moebius_video.cli")
 
 
-def _add_mask_arguments(parser: argparse.ArgumentParser, *, per_frame: bool = True) -> None:
-    group = parser.add_argument_group("what to remove (give one)")
+def _add_mask_arguments(
+    parser: argparse.ArgumentParser, *, per_frame: bool = True, kinds: bool = True
+) -> None:
+    group = parser.add_argument_group("what to remove (give one)" if kinds else "masks")
+    if kinds:
+        _add_mask_kinds(group, per_frame=per_frame)
+    group.add_argument("--mask-threshold", type=mask_threshold, metavar="T",
+                       help="a mask pixel above T is removed (default: 0 for PNG, 127 for JPEG/video)")
+    group.add_argument("--resize-mask", action="store_true",
+                       help="scale masks of another size to the frame size instead of refusing them")
+    group.add_argument("--dilate", type=dilation, default=DEFAULT_DILATE, metavar="N",
+                       help=f"grow the mask by N pixels before filling (default {DEFAULT_DILATE})")
+    group.add_argument("--tracker", metavar="NAME", default=None,
+                       help="mask tracker for --mask/--box (default: the package's best)")
+    if kinds:
+        group.add_argument("--save-masks", type=output_path, metavar="DIR",
+                           help="write the per-frame masks actually used (PNG 0/255) to DIR")
+
+
+def _add_mask_kinds(group: argparse._ArgumentGroup, *, per_frame: bool) -> None:
     which = group.add_mutually_exclusive_group(required=True)
     which.add_argument("--mask", type=input_path, metavar="PNG",
                        help="mask of the first processed frame (white/non-zero = remove); tracked")
@@ -40,16 +63,6 @@ def _add_mask_arguments(parser: argparse.ArgumentParser, *, per_frame: bool = Tr
                            help="one mask per frame (named like the frames, or in order); no tracking")
         which.add_argument("--mask-video", type=input_path, metavar="VIDEO",
                            help="a video whose frames are the masks (thresholded at 127); no tracking")
-    group.add_argument("--mask-threshold", type=mask_threshold, metavar="T",
-                       help="a mask pixel above T is removed (default: 0 for PNG, 127 for JPEG/video)")
-    group.add_argument("--resize-mask", action="store_true",
-                       help="scale masks of another size to the frame size instead of refusing them")
-    group.add_argument("--dilate", type=dilation, default=DEFAULT_DILATE, metavar="N",
-                       help=f"grow the mask by N pixels before filling (default {DEFAULT_DILATE})")
-    group.add_argument("--tracker", metavar="NAME", default=None,
-                       help="mask tracker for --mask/--box (default: the package's best)")
-    group.add_argument("--save-masks", type=output_path, metavar="DIR",
-                       help="write the per-frame masks actually used (PNG 0/255) to DIR")
 
 
 def _add_range_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,8 +75,6 @@ def _add_range_arguments(parser: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add ``remove`` and ``track`` to the subcommands."""
-    from moebius_video.fill import DEFAULT_FILLER, available_fillers
-
     p = sub.add_parser(
         "remove", parents=[common],
         help="remove an object from a video file or a folder of frames",
@@ -75,6 +86,22 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("-o", "--output", type=output_path, required=True,
                    help="output video file, or DIR/ for PNG frames")
     _add_mask_arguments(p)
+    enc = add_job_options(p)
+    enc.add_argument("-y", "--overwrite", action="store_true", help="replace existing outputs")
+    enc.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="progress bar (default: only on a terminal)")
+    p.set_defaults(func=run_remove, validate=_validate_remove)
+    _register_track(sub, common)
+
+
+def add_job_options(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """Add ``remove``'s per-job options (fill, model, range, encoding) to ``p``.
+
+    ``batch`` takes the same options, as defaults for every job. Returns the "output"
+    group, for the caller's own output flags.
+    """
+    from moebius_video.fill import DEFAULT_FILLER, available_fillers
+
     p.add_argument("--fill", default=DEFAULT_FILLER, metavar="NAME",
                    help=f"how the hole is filled: {', '.join(available_fillers())} "
                    f"(default {DEFAULT_FILLER})")
@@ -104,11 +131,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     enc.add_argument("--fps", type=frame_rate, metavar="RATE",
                      help="frame rate for frame-folder inputs (default 25)")
     enc.add_argument("--no-audio", action="store_true", help="drop the audio track")
-    enc.add_argument("-y", "--overwrite", action="store_true", help="replace existing outputs")
-    enc.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                     help="progress bar (default: only on a terminal)")
-    p.set_defaults(func=run_remove, validate=_validate_remove)
+    return enc
 
+
+def _register_track(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     t = sub.add_parser(
         "track", parents=[common],
         help="track a mask through a video and save the per-frame masks",
@@ -151,31 +177,95 @@ def _validate_remove(args: argparse.Namespace) -> None:
         )
 
 
-def _build_filler(args: argparse.Namespace) -> Any:
-    """The filler the flags ask for, or ``None`` for the engine's default by name."""
-    from moebius_video.fill import get_filler
-    from moebius_video.fill.temporal import TEMPORAL_FILLERS
+@dataclass(frozen=True)
+class FillerChoice:
+    """What the fill flags ask for, checked; :meth:`build` makes the filler (and loads any
+    model), so a choice can be checked in one process and built in another (``batch``).
 
-    model_kwargs = {"model": args.model, "device": args.device,
-                    "num_inference_steps": args.model_steps}
-    if args.fill == "moebius":
-        return get_filler("moebius", batch_size=args.batch, **model_kwargs)
-    if args.batch != 1:
-        raise InvalidArgumentError(
-            f"--batch applies to --fill moebius, not --fill {args.fill} (it fills frame by frame)"
-        )
-    spatial = args.spatial or ("moebius" if args.model else None)
-    if spatial is None:
-        return None
-    if args.fill.partition(":")[0] not in TEMPORAL_FILLERS:
-        raise InvalidArgumentError(
-            f"--spatial applies to --fill {'/'.join(TEMPORAL_FILLERS)}, not --fill {args.fill}"
-        )
-    inner = get_filler("moebius", **model_kwargs) if spatial == "moebius" else get_filler(spatial)
-    return get_filler(args.fill, spatial=inner)
+    Attributes:
+        fill: ``--fill``, with any ``:key=value`` options.
+        spatial: ``--spatial``.
+        model: ``--model``.
+        device: ``--device``.
+        model_steps: ``--model-steps``.
+        batch: ``--batch``.
+    """
+
+    fill: str
+    spatial: str | None = None
+    model: str | None = None
+    device: str | None = None
+    model_steps: int | None = None
+    batch: int = 1
+
+    def __post_init__(self) -> None:
+        from moebius_video.fill import available_fillers, parse_filler_spec
+        from moebius_video.fill.temporal import TEMPORAL_FILLERS
+
+        name = parse_filler_spec(self.fill)[0]
+        if name not in available_fillers():
+            raise InvalidArgumentError(
+                f"unknown filler {name!r}; choose one of: {', '.join(available_fillers())}"
+            )
+        if self.batch != 1 and self.fill != "moebius":
+            raise InvalidArgumentError(
+                f"--batch applies to --fill moebius, not --fill {self.fill} (it fills frame by frame)"
+            )
+        spatial = self.spatial or ("moebius" if self.model else None)
+        if self.fill != "moebius" and spatial is not None and name not in TEMPORAL_FILLERS:
+            raise InvalidArgumentError(
+                f"--spatial applies to --fill {'/'.join(TEMPORAL_FILLERS)}, not --fill {self.fill}"
+            )
+
+    def build(self) -> Filler | None:
+        """The filler, or ``None`` for the engine's default by name (``RemoveConfig.fill``)."""
+        from moebius_video.fill import get_filler
+
+        model_kwargs = {"model": self.model, "device": self.device,
+                        "num_inference_steps": self.model_steps}
+        if self.fill == "moebius":
+            return get_filler("moebius", batch_size=self.batch, **model_kwargs)
+        spatial = self.spatial or ("moebius" if self.model else None)
+        if spatial is None:
+            return None
+        inner = get_filler("moebius", **model_kwargs) if spatial == "moebius" else get_filler(spatial)
+        return get_filler(self.fill, spatial=inner)
 
 
-def _mask_input(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+@dataclass(frozen=True)
+class RemoveSettings:
+    """Everything ``remove``'s flags ask for but the paths: checked, ready for
+    :func:`~moebius_video.engine.remove.remove_object`."""
+
+    masks: MaskInput
+    config: RemoveConfig
+    encode: EncodeConfig
+    filler: FillerChoice
+
+
+def remove_settings(args: argparse.Namespace) -> RemoveSettings:
+    """Turn parsed ``remove`` flags into checked configs (``batch`` does the same per row).
+
+    Raises:
+        InvalidArgumentError: Flags that cannot go together, a malformed box, an unknown
+            filler, an empty range.
+    """
+    from moebius_video.engine.remove import EncodeConfig, RemoveConfig
+
+    masks = _mask_input(args)
+    config = RemoveConfig(
+        dilate=args.dilate, fill=args.fill, tracker=args.tracker, start=args.start, end=args.end
+    )
+    encode = EncodeConfig(
+        codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
+        audio=not args.no_audio, overwrite=args.overwrite, frame_rate=args.fps,
+    )
+    filler = FillerChoice(fill=args.fill, spatial=args.spatial, model=args.model,
+                          device=args.device, model_steps=args.model_steps, batch=args.batch)
+    return RemoveSettings(masks=masks, config=config, encode=encode, filler=filler)
+
+
+def _mask_input(args: argparse.Namespace) -> MaskInput:
     from moebius_video.engine.remove import MaskInput
 
     return MaskInput(
@@ -210,19 +300,13 @@ def _report(result, what: str) -> None:  # type: ignore[no-untyped-def]
 
 def run_remove(args: argparse.Namespace) -> int:
     """``moebius-video remove``."""
-    from moebius_video.engine.remove import EncodeConfig, RemoveConfig, remove_object
+    from moebius_video.engine.remove import remove_object
 
-    config = RemoveConfig(
-        dilate=args.dilate, fill=args.fill, tracker=args.tracker, start=args.start, end=args.end
-    )
-    encode = EncodeConfig(
-        codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
-        audio=not args.no_audio, overwrite=args.overwrite, frame_rate=args.fps,
-    )
-    filler = _build_filler(args)
+    settings = remove_settings(args)
     result = remove_object(
-        args.input, args.output, _mask_input(args), config=config, encode=encode,
-        save_masks=args.save_masks, filler=filler, progress=args.progress,
+        args.input, args.output, settings.masks, config=settings.config,
+        encode=settings.encode, save_masks=args.save_masks, filler=settings.filler.build(),
+        progress=args.progress,
     )
     line = (f"wrote {result.output} ({result.frames} frames, processed at "
             f"{result.frames_per_second:.1f} frames/s)")

@@ -876,6 +876,28 @@ class FrameSink:
 # --------------------------------------------------------------------------------------
 
 
+def partial_outputs(target: str | os.PathLike[str]) -> list[Path]:
+    """The temporary outputs that writing ``target`` leaves behind when its process is
+    killed (SIGKILL, a crashed machine): ``.<stem>.partial-*<suffix>`` files and
+    ``.<name>.partial-*`` folders beside it. Whoever knows that no writer of ``target``
+    is running (``batch``, which locks its output folder) may delete them.
+    """
+    target = Path(target)
+    parent = target.parent
+    if not parent.is_dir():
+        return []
+    stem, suffix, name = target.stem, target.suffix, target.name
+    found = []
+    for entry in parent.iterdir():
+        n = entry.name
+        if entry.is_dir() and n.startswith(f".{name}.partial-"):
+            found.append(entry)
+        elif (entry.is_file() and n.startswith(f".{stem}.partial-") and n.endswith(suffix)
+              and len(n) == len(f".{stem}.partial-") + 8 + len(suffix)):
+            found.append(entry)
+    return sorted(found)
+
+
 def _is_folder_target(raw: str, path: Path) -> bool:
     seps = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
     return raw[-1:] in seps or path.is_dir() or path.suffix == ""

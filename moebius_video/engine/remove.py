@@ -615,7 +615,7 @@ def remove_object(
     input = Path(input)
     # Nothing written may replace something read, whatever ``overwrite`` says.
     check_outputs(
-        {"output": output, "save_masks": save_masks},
+        {"output": output, "save_masks": save_masks, "review": review},
         {
             "input": input,
             "mask": masks.mask if not isinstance(masks.mask, np.ndarray) else None,

@@ -64,6 +64,10 @@ def _cases(tmp_path: Path, video: Path, masks: Path, first: Path) -> dict[str, l
         "stream_dotdot": ["stream", str(video), f"{tmp_path}/a/../{video.name}", *box],
         "stream_file_url": ["stream", f"file:{video}", str(video), *box],
         "track_save_masks_is_input": ["track", str(video), *box, "--save-masks", str(video)],
+        "review_is_input": ["remove", str(video), *box, "-o", str(tmp_path / "o.mp4"),
+                            "--review", str(video)],
+        "review_is_output": ["remove", str(video), *box, "-o", str(tmp_path / "o.mp4"),
+                             "--review", str(tmp_path / "o.mp4")],
     }
 
 
@@ -72,7 +76,7 @@ def _cases(tmp_path: Path, video: Path, masks: Path, first: Path) -> dict[str, l
     "save_masks_is_input", "save_masks_is_frame_folder", "output_is_keyframes", "output_is_masks",
     "output_is_mask_video", "output_is_mask_png", "output_contains_input", "dotdot", "symlink",
     "two_outputs_same_place", "stream_same", "stream_dotdot", "stream_file_url",
-    "track_save_masks_is_input",
+    "track_save_masks_is_input", "review_is_input", "review_is_output",
 ])
 def test_no_output_may_be_or_contain_an_input(case: str, overwrite: bool, clip, tmp_path: Path,
                                                capsys) -> None:  # type: ignore[no-untyped-def]
@@ -100,6 +104,9 @@ def test_library_refuses_a_mask_folder_over_the_input(clip, tmp_path: Path) -> N
     with pytest.raises(OutputError, match="save_masks"):
         remove_object(video, tmp_path / "o.mp4", MaskInput(box=(30, 20, 20, 16)),
                       encode=EncodeConfig(overwrite=True), save_masks=video)
+    with pytest.raises(OutputError, match="review"):
+        remove_object(video, tmp_path / "o.mp4", MaskInput(box=(30, 20, 20, 16)),
+                      encode=EncodeConfig(overwrite=True), review=video)
     assert video.is_file()
 
 

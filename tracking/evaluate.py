@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import non_negative_int_arg, positive_int_arg
 from .data import list_clips, load_clip
 from .errors import TrackingError
 from .metrics import boundary_f, coverage, dilate_mask, jaccard
@@ -346,14 +347,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=list(MODES),
         help="first = first-frame mask only; keyframes = every N frames",
     )
-    parser.add_argument("--keyframe-every", type=int, default=20, help="keyframe spacing")
+    parser.add_argument("--keyframe-every", type=positive_int_arg, default=20, help="keyframe spacing")
     parser.add_argument(
-        "--dilate", type=int, default=4, help="dilation radius (px) for coverage and area ratio"
+        "--dilate", type=non_negative_int_arg, default=4, help="dilation radius (px) for coverage and area ratio"
     )
     parser.add_argument("--clips", nargs="+", default=None, help="only these clips")
-    parser.add_argument("--max-clips", type=int, default=None, help="only the first N clips")
+    parser.add_argument("--max-clips", type=positive_int_arg, default=None, help="only the first N clips")
     parser.add_argument(
-        "--max-frames", type=int, default=None, help="only the first N frames of each clip"
+        "--max-frames", type=positive_int_arg, default=None, help="only the first N frames of each clip"
     )
     parser.add_argument(
         "--fusion-threshold",

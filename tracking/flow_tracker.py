@@ -735,7 +735,11 @@ class FlowTracker(MaskTracker):
                     logit[novel] = np.minimum(logit[novel], _NOVEL_LOGIT)
         # 7. motion evidence: moving like the background, not like the object
         carried8 = carried.astype(np.uint8)
-        keep_core = cv2.erode(carried8 & w8, _disk(_MAX_SHRINK)) > 0
+        both8 = carried8 & w8
+        # a thin object (a tool's handle, a leg) has no core at _MAX_SHRINK px: keep it whole
+        thick = float(cv2.distanceTransform(both8, cv2.DIST_L2, 3).max()) if both8.any() else 0
+        shrink = int(min(_MAX_SHRINK, max(0.0, thick / 2 - 1)))
+        keep_core = (cv2.erode(both8, _disk(shrink)) > 0) if shrink > 0 else both8 > 0
         if cfg.motion and bg_model is not None:
             evidence = _motion_evidence(flow, roi_model, bg_model, (rx0, ry0), (px, py))
             if evidence is not None:

@@ -319,7 +319,7 @@ def iter_masks(
                 mask = first
             else:
                 mask, state = tracker.step(state, frame.image)
-            conf.append(1.0 if state is None else float(state.confidence))
+            conf.append(1.0 if state is None else float(getattr(state, "confidence", 1.0)))
             yield frame, mask, time.perf_counter() - t0
         return
 

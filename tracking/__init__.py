@@ -4,8 +4,9 @@ Streaming: ``tracker = get_tracker()``, ``state = tracker.init(frame, mask)``, t
 ``mask, state = tracker.step(state, frame)`` per frame. Offline (files):
 ``track(frames, keyframes={index: mask})`` tracks forward and backward from every keyframe
 and fuses both directions. Frames are ``H,W,3`` uint8 RGB, masks ``H,W`` bool
-(True = object). Torch versions of the warps live in :mod:`tracking.warp`; the evaluation
-and benchmark commands in :mod:`tracking.evaluate` and :mod:`tracking.benchmark`.
+(True = object). The evaluation is :mod:`tracking.evaluate` (``python -m tracking evaluate``,
+flags in :mod:`tracking.cli`); mask geometry shared with ``moebius_video`` (boxes, dilation)
+is :mod:`tracking.geometry`, the clip-folder layout :mod:`tracking.data`.
 """
 
 from __future__ import annotations

@@ -14,11 +14,8 @@ Scores are computed on every frame that is not a keyframe:
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,8 @@ import numpy as np
 
 from .data import list_clips, load_clip
 from .errors import TrackingError
-from .metrics import boundary_f, coverage, dilate_mask, jaccard
+from .geometry import dilate_mask
+from .metrics import boundary_f, coverage, jaccard
 from .offline import iter_track
 from .registry import DEFAULT_TRACKER, available_trackers, get_tracker
 
@@ -278,90 +276,3 @@ def format_table(result: EvalResult) -> str:
     for name, reason in result.skipped.items():
         lines.append(f"skipped {name}: {reason}")
     return "\n".join(lines)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the evaluation's options to a parser.
-
-    Args:
-        parser: the (sub)parser of ``eval tracking``.
-    """
-    parser.add_argument("data_dir", type=Path, help="folder of clip folders (frames/ + masks/)")
-    parser.add_argument(
-        "--trackers",
-        nargs="+",
-        default=None,
-        help=f"trackers to run (default: static dis {DEFAULT_TRACKER})",
-    )
-    parser.add_argument(
-        "--modes",
-        nargs="+",
-        choices=MODES,
-        default=list(MODES),
-        help="first = first-frame mask only; keyframes = every N frames",
-    )
-    parser.add_argument("--keyframe-every", type=int, default=20, help="keyframe spacing")
-    parser.add_argument(
-        "--dilate", type=int, default=4, help="dilation radius (px) for coverage and area ratio"
-    )
-    parser.add_argument("--clips", nargs="+", default=None, help="only these clips")
-    parser.add_argument("--max-clips", type=int, default=None, help="only the first N clips")
-    parser.add_argument(
-        "--max-frames", type=int, default=None, help="only the first N frames of each clip"
-    )
-    parser.add_argument(
-        "--fusion-threshold",
-        type=float,
-        default=0.35,
-        help="offline fusion vote threshold (lower = closer to the union)",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run the evaluation from parsed arguments and print the table (or JSON).
-
-    Args:
-        args: the namespace built by a parser given :func:`add_arguments`.
-
-    Returns:
-        0 on success, 2 on bad input (the message is printed on one line).
-    """
-    try:
-        result = evaluate(
-            args.data_dir,
-            trackers=args.trackers,
-            modes=tuple(args.modes),
-            keyframe_every=args.keyframe_every,
-            dilate=args.dilate,
-            clips=args.clips,
-            max_clips=args.max_clips,
-            max_frames=args.max_frames,
-            fusion_threshold=args.fusion_threshold,
-        )
-    except TrackingError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(asdict(result), indent=1))
-    else:
-        print(format_table(result))
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m tracking.evaluate DATA_DIR``).
-
-    Args:
-        argv: command-line arguments (default: ``sys.argv[1:]``).
-
-    Returns:
-        The exit status.
-    """
-    parser = argparse.ArgumentParser(prog="tracking.evaluate", description=__doc__)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

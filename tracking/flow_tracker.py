@@ -40,6 +40,7 @@ from .appearance import color_index, histogram, log_ratio
 from .base import MaskTracker, TrackState
 from .errors import TrackingError
 from .flow import FlowConfig, downscale, make_flow, working_size
+from .geometry import ellipse_kernel, mask_box
 from .warp import forward_backward_error, remap_maps
 
 
@@ -176,19 +177,6 @@ def _project(rgb: np.ndarray, proj: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out if out.ndim == 2 else out[..., 0])
 
 
-def _disk(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-
-
-def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """``(x0, y0, x1, y1)`` (exclusive end) of a bool mask, ``None`` when empty."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
-
-
 def _crop(image: np.ndarray, x0: int, y0: int, w: int, h: int, replicate: bool) -> np.ndarray:
     """``image[y0:y0+h, x0:x0+w]`` padded outside the image (replicated border or zeros)."""
     height, width = image.shape[:2]
@@ -242,7 +230,7 @@ def _relative_motion(warped: np.ndarray, flow: np.ndarray) -> np.ndarray:
     mask and of the mask itself; zero when the ring is too small to tell.
     """
     w8 = warped.astype(np.uint8)
-    ring = (cv2.dilate(w8, _disk(8)) > 0) & ~(cv2.dilate(w8, _disk(3)) > 0)
+    ring = (cv2.dilate(w8, ellipse_kernel(8)) > 0) & ~(cv2.dilate(w8, ellipse_kernel(3)) > 0)
     if np.count_nonzero(ring) < 16:
         return np.zeros(2, np.float32)
     return np.median(flow[ring], axis=0) - np.median(flow[warped], axis=0)
@@ -302,7 +290,7 @@ class FlowTracker(MaskTracker):
         self, rgb: np.ndarray, mask: np.ndarray, bins: int
     ) -> tuple[np.ndarray, np.ndarray]:
         idx = color_index(rgb, bins)
-        core = cv2.erode(mask.astype(np.uint8), _disk(1)) > 0
+        core = cv2.erode(mask.astype(np.uint8), ellipse_kernel(1)) > 0
         return (
             histogram(idx, core if core.any() else mask, bins**3),
             histogram(idx, self._band(mask), bins**3),
@@ -485,7 +473,7 @@ class FlowTracker(MaskTracker):
         }
         if proj is not None:
             extras["projection"] = proj
-        box = _bbox(soft >= 0.5)
+        box = mask_box(soft >= 0.5)
         if box is not None:
             x0, y0, x1, y1 = box
             extras["anchor_gray"] = gray[y0:y1, x0:x1].copy()
@@ -514,7 +502,7 @@ class FlowTracker(MaskTracker):
         gray = self._gray(rgb, gray, extras)
         prev_soft = extras["soft"]
         prev_mask = prev_soft >= 0.5
-        box = _bbox(prev_mask)
+        box = mask_box(prev_mask)
         if box is None:
             return self._lost(state, gray, rgb, extras)
         # 1. object translation
@@ -596,16 +584,16 @@ class FlowTracker(MaskTracker):
                     logit[novel] = np.minimum(logit[novel], cfg.novel_logit)
         roi = logit >= np.log(cfg.threshold / (1 - cfg.threshold))
         w8 = warped.astype(np.uint8)
-        reach = (cv2.dilate(w8, _disk(cfg.max_grow)) > 0) if cfg.max_grow > 0 else warped
+        reach = (cv2.dilate(w8, ellipse_kernel(cfg.max_grow)) > 0) if cfg.max_grow > 0 else warped
         if ratio is not None and cfg.strong_grow > cfg.max_grow:
-            far = cv2.dilate(w8, _disk(cfg.strong_grow)) > 0
+            far = cv2.dilate(w8, ellipse_kernel(cfg.strong_grow)) > 0
             reach = reach | (far & (ratio >= cfg.strong_ratio))
         roi &= reach
-        roi |= (cv2.erode(w8, _disk(cfg.max_shrink)) > 0) if cfg.max_shrink > 0 else warped
+        roi |= (cv2.erode(w8, ellipse_kernel(cfg.max_shrink)) > 0) if cfg.max_shrink > 0 else warped
         # 6. clean-up
         if cfg.close_radius > 0:
             roi = (
-                cv2.morphologyEx(roi.astype(np.uint8), cv2.MORPH_CLOSE, _disk(cfg.close_radius)) > 0
+                cv2.morphologyEx(roi.astype(np.uint8), cv2.MORPH_CLOSE, ellipse_kernel(cfg.close_radius)) > 0
             )
         roi = _filter_components(roi, warped, cfg.min_component)
         if cfg.fill_holes:
@@ -672,7 +660,7 @@ class FlowTracker(MaskTracker):
         if cfg.out_fill_holes:
             mask = _fill_holes(mask)
         if cfg.out_grow > 0:
-            mask = cv2.dilate(mask.astype(np.uint8), _disk(cfg.out_grow)) > 0
+            mask = cv2.dilate(mask.astype(np.uint8), ellipse_kernel(cfg.out_grow)) > 0
         return mask, replace(
             state, index=state.index + 1, mask=mask, prev_gray=gray, prev_flow=flow, extras=extras
         )

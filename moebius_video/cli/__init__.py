@@ -70,12 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if getattr(args, "component", None):
-        # Component benchmarks/evaluations parse their own flags (including --help).
-        args.rest = list(extra) + list(args.rest)
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(argv)
     _setup_logging(getattr(args, "verbose", 0))
     try:
         return int(args.func(args) or 0)

@@ -46,3 +46,22 @@ def frame_rate(text: str) -> Fraction:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"frame rate must be positive, got {text!r}")
     return value
+
+
+def size(text: str) -> tuple[int, int]:
+    """A frame size ``WIDTHxHEIGHT`` (``640x360``), both >= 1; the only "WxH" parser."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, got {text!r}") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return width, height
+
+
+def size_list(text: str) -> list[tuple[int, int]]:
+    """Comma-separated sizes: ``640x360,1280x720``."""
+    sizes = [size(part.strip()) for part in text.split(",") if part.strip()]
+    if not sizes:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT[,WIDTHxHEIGHT...], got {text!r}")
+    return sizes

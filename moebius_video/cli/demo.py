@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from moebius_video.cli.argtypes import size
+
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add ``demo`` to the subcommands."""
@@ -20,23 +22,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument("-o", "--out-dir", type=Path, default=Path("moebius-demo"),
                    help="folder for the demo's files (default ./moebius-demo)")
-    p.add_argument("--size", default="640x360", metavar="WxH", help="clip size (default 640x360)")
+    p.add_argument("--size", type=size, default=(640, 360), metavar="WxH",
+                   help="clip size (default 640x360)")
     p.add_argument("--frames", type=int, default=90, help="number of frames (default 90)")
     p.add_argument("--fill", default=DEFAULT_FILLER, metavar="NAME", help="filler to use")
     p.add_argument("--tracker", default=None, metavar="NAME", help="tracker to use")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
     p.set_defaults(func=run)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"640x360"`` -> ``(640, 360)``."""
-    from moebius_video.errors import InvalidArgumentError
-
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise InvalidArgumentError(f"--size must be WIDTHxHEIGHT, got {text!r}") from None
-    return w, h
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from moebius_video.engine.remove import RemoveConfig
     from moebius_video.synthetic import SceneConfig
 
-    width, height = parse_size(args.size)
+    width, height = args.size
     result = run_demo(
         args.out_dir,
         scene=SceneConfig(width=width, height=height, num_frames=args.frames),

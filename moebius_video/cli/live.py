@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from moebius_video.cli.argtypes import non_negative_int, positive_float, positive_int
+from moebius_video.cli.argtypes import non_negative_int, positive_float, positive_int, size
 from moebius_video.errors import InvalidArgumentError, OutputError
 from moebius_video.io.masks import DEFAULT_DILATE, parse_box
 
@@ -62,9 +62,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "preview (keys: s select the object, r reset, q or Esc quit). Latency is kept "
         "bounded: the newest frame wins and dropped frames are counted.",
     )
-    w.add_argument("--device", default="0",
+    w.add_argument("--camera", default="0",
                    help="camera index (default 0), or 'fake' for a generated scene")
-    w.add_argument("--size", default=None, metavar="WxH",
+    # --device names a torch device in every other command; here it was the camera.
+    w.add_argument("--device", dest="camera", help=argparse.SUPPRESS)
+    w.add_argument("--size", type=size, default=None, metavar="WxH",
                    help="requested capture size (the camera may pick another)")
     w.add_argument("-o", "--output", default=None, metavar="FILE|URL",
                    help="also record/send the result (a file, udp://, rtmp://...)")
@@ -322,21 +324,20 @@ def _fake_webcam(size: tuple[int, int]):  # type: ignore[no-untyped-def]
 
 def run_webcam(args: argparse.Namespace, *, display: Display | None = None) -> int:
     """``moebius-video webcam``."""
-    from moebius_video.cli.demo import parse_size
     from moebius_video.io.capture import WebcamCapture
 
-    size = parse_size(args.size) if args.size else None
+    size = args.size
     if not args.no_preview and display is None:
         display = OpenCVDisplay()  # fails early, with a clear message, when headless
     try:
-        if args.device == "fake":
+        if args.camera == "fake":
             source = _fake_webcam(size or (640, 360))
         else:
             try:
-                device = int(args.device)
+                device = int(args.camera)
             except ValueError:
                 raise InvalidArgumentError(
-                    f"--device must be a camera index or 'fake', got {args.device!r}"
+                    f"--camera must be a camera index or 'fake', got {args.camera!r}"
                 ) from None
             source = WebcamCapture(device, width=size[0] if size else None,
                                    height=size[1] if size else None)

@@ -59,8 +59,9 @@ from moebius_video.errors import (
 from moebius_video.fill import DEFAULT_LIVE_FILLER, Filler, get_filler
 from moebius_video.io.capture import LIVE_TIME_BASE, CapturedFrame, CaptureSource
 from moebius_video.io.frames import Frame
-from moebius_video.io.masks import DEFAULT_DILATE, box_mask, dilate_mask, fit_mask
+from moebius_video.io.masks import DEFAULT_DILATE, fit_mask
 from moebius_video.io.stream_out import LiveSink
+from tracking.geometry import box_mask, dilate_mask
 
 logger = logging.getLogger(__name__)
 
@@ -327,7 +328,11 @@ class LiveEngine:
     ) -> None:
         """Remove what the box ``(x, y, w, h)`` covers (see :meth:`set_mask`)."""
         info = self.source.info
-        self.set_mask(box_mask(box, info.width, info.height), reference=reference,
+        try:
+            mask = box_mask(box, info.width, info.height)
+        except ValueError as error:
+            raise InvalidMaskError(str(error)) from None
+        self.set_mask(mask, reference=reference,
                       first_frame=first_frame)
 
     def clear_mask(self) -> None:

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from moebius_video.engine.stages import IteratorStage, composite
 from moebius_video.errors import InvalidArgumentError, InvalidMaskError, MoebiusError, OutputError
 from moebius_video.fill import DEFAULT_FILLER, Filler, FutureFrame, get_filler
 from moebius_video.io.frames import Frame, VideoInfo
@@ -31,13 +31,12 @@ from moebius_video.io.masks import (
     DEFAULT_DILATE,
     LOSSY_THRESHOLD,
     MaskFolder,
-    box_mask,
-    dilate_mask,
     fit_mask,
     iter_mask_video,
     load_mask,
     save_mask,
 )
+from tracking.geometry import box_mask, dilate_mask
 
 logger = logging.getLogger(__name__)
 
@@ -241,7 +240,10 @@ class MaskFolderWriter:
 
 def _first_mask(spec: MaskInput, info: VideoInfo) -> np.ndarray:
     if spec.box is not None:
-        return box_mask(spec.box, info.width, info.height)
+        try:
+            return box_mask(spec.box, info.width, info.height)
+        except ValueError as error:
+            raise InvalidMaskError(str(error)) from None
     if isinstance(spec.mask, np.ndarray):
         mask = spec.mask
         if mask.ndim != 2:
@@ -440,16 +442,6 @@ def _timed(iterable: Iterable[Frame], timings: StageTimings) -> Iterator[Frame]:
         yield item
 
 
-def composite(source: np.ndarray, filled: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``filled`` inside ``mask``, ``source`` (bit for bit) everywhere else."""
-    out = source.copy()
-    if mask.dtype == np.bool_ and filled.shape == out.shape and filled.dtype == out.dtype:
-        # Same result as ``out[mask] = filled[mask]``, some 30 times faster.
-        return cv2.copyTo(filled, np.ascontiguousarray(mask).view(np.uint8), out)
-    out[mask] = filled[mask]
-    return out
-
-
 def process_frames(
     pairs: Iterable[tuple[Frame, np.ndarray, float]],
     filler: Filler,
@@ -618,8 +610,6 @@ def remove_object(
         )
         dilate = config.dilate
         if config.concurrent:
-            from moebius_video.engine.stages import IteratorStage  # stages imports this module
-
             # Masks are tracked (or read), dilated and handed to the filler's ``prepare``
             # in their own thread, ahead of the fill in this one: OpenCV and numpy release
             # the GIL, so the two overlap.

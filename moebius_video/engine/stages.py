@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import cv2
 import numpy as np
 
-from moebius_video.engine.remove import composite
 from moebius_video.fill import Filler
-from moebius_video.io.masks import dilate_mask
+from tracking.geometry import dilate_mask
 
 T = TypeVar("T")
 
@@ -272,6 +272,16 @@ class IteratorStage(Generic[T]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def composite(source: np.ndarray, filled: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``filled`` inside ``mask``, ``source`` (bit for bit) everywhere else."""
+    out = source.copy()
+    if mask.dtype == np.bool_ and filled.shape == out.shape and filled.dtype == out.dtype:
+        # Same result as ``out[mask] = filled[mask]``, some 30 times faster.
+        return cv2.copyTo(filled, np.ascontiguousarray(mask).view(np.uint8), out)
+    out[mask] = filled[mask]
+    return out
 
 
 def track_frame(

@@ -1,4 +1,4 @@
-"""Completion metrics on known cases, the evaluation protocol and the fill benchmark."""
+"""Completion metrics on known cases and the evaluation protocol."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import SHARED_DATA
 
 from moebius_video.errors import InvalidArgumentError
 from moebius_video.eval import completion
 from moebius_video.eval.completion import CompletionConfig, evaluate_completion, paste_object
 from moebius_video.eval.metrics import FlowReference, psnr, ssim, ssim_map, warping_error
-from moebius_video.fill import benchmark
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = SHARED_DATA
 
 
 def test_psnr_known_values() -> None:
@@ -145,25 +145,6 @@ def test_paste_object_mask_is_binarised_alpha() -> None:
     out, mask = paste_object(frame, rgba, 0.5)
     assert mask.sum() > 0 and (out[mask][:, 0] >= 128).all()  # alpha > 127 after resizing
     assert not (out[~mask] == 0).all()
-
-
-def test_filler_spec() -> None:
-    assert benchmark.parse_filler_spec("telea") == ("telea", {})
-    assert benchmark.parse_filler_spec("temporal:flow_size=432,x=0.5,y=a") == (
-        "temporal", {"flow_size": 432, "x": 0.5, "y": "a"})
-    with pytest.raises(InvalidArgumentError):
-        benchmark.parse_filler_spec("temporal:flow_size")
-
-
-def test_fill_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    parser = argparse.ArgumentParser()
-    benchmark.add_arguments(parser)
-    assert benchmark.run(parser.parse_args(["--size", "96x64", "-n", "6", "--fill", "telea", "temporal"])) == 0
-    assert "temporal" in capsys.readouterr().out
-    masks = benchmark.moving_ellipse_masks(4, 160, 90, 0.1)
-    assert abs(np.mean([m.mean() for m in masks]) - 0.1) < 0.02
-    with pytest.raises(InvalidArgumentError):
-        benchmark.run(parser.parse_args(["--hole", "2"]))
 
 
 @pytest.mark.skipif(not (DATA / "clips").is_dir(), reason=f"real data not found at {DATA}")

@@ -22,7 +22,8 @@ from moebius_video.engine.remove import (
 from moebius_video.errors import InvalidArgumentError, InvalidMaskError
 from moebius_video.fill import Filler, FillResult
 from moebius_video.io.frames import Frame
-from moebius_video.io.masks import dilate_mask, load_mask
+from moebius_video.io.masks import load_mask
+from tracking.geometry import dilate_mask
 
 
 def _hole_error(images: list[np.ndarray], sc, masks: list[np.ndarray]) -> float:  # type: ignore[no-untyped-def]

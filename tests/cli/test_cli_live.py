@@ -37,7 +37,7 @@ def test_webcam_fake_device_headless_writes_a_file(tmp_path: Path, capsys) -> No
 
 
 def test_webcam_without_camera_is_a_clear_error() -> None:
-    args = _parse("webcam", "--device", "63", "--no-preview")
+    args = _parse("webcam", "--camera", "63", "--no-preview")
     with pytest.raises(VideoOpenError, match="cannot open camera 63"):
         args.func(args)
 
@@ -92,7 +92,7 @@ def test_preview_keys_select_reset_and_quit(h) -> None:
 
 
 def test_webcam_with_injected_display_runs_the_preview(tmp_path: Path) -> None:
-    args = _parse("webcam", "--device", "fake", "--size", "96x64", "--max-frames", "200")
+    args = _parse("webcam", "--camera", "fake", "--size", "96x64", "--max-frames", "200")
     display = FakeDisplay([-1, -1, ord("q")], (10, 10, 20, 20))
     assert live_cli.run_webcam(args, display=display) == 0
     assert display.closed and display.shown
@@ -134,7 +134,7 @@ def test_webcam_serves_the_browser_view_while_running(monkeypatch, capsys) -> No
                 pages.append(snap.read())
 
     monkeypatch.setattr(stream_out.MjpegServer, "publish", publish)
-    args = _parse("webcam", "--device", "fake", "--size", "96x64", "--no-preview",
+    args = _parse("webcam", "--camera", "fake", "--size", "96x64", "--no-preview",
                   "--box", "10,10,20,20", "--max-frames", "10", "--http", "0")
     assert args.func(args) == 0
     assert pages and pages[0][:2] == b"\xff\xd8"

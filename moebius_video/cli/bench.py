@@ -88,6 +88,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     model.add_argument("--compile", action="store_true", help="torch.compile the network")
     model.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
+    batch = add("batch", "many clips as a batch on Ray against remove on each in sequence", run_batch)
+    batch.add_argument("--clips", type=positive_int, default=8, help="number of generated clips (default 8)")
+    batch.add_argument("--frames", type=positive_int, default=300, help="frames per clip (default 300)")
+    batch.add_argument("--size", type=size, default=(640, 360), metavar="WxH",
+                       help="size of the clips (default 640x360)")
+    batch.add_argument("--workers", type=positive_int, default=2, help="Ray workers (default 2)")
+    batch.add_argument("--fill", default="temporal", help="filler of every job (default temporal)")
+    batch.add_argument("--keep", type=Path, default=None,
+                       help="keep the clips and outputs in this folder (default: a temporary one)")
+    json_flag(batch)
+
     track = add("tracking", "tracker frames/s at 640x360 and 1280x720", run_tracking)
     track.add_argument("--trackers", nargs="+", default=None,
                        help="trackers to time (default: static dis, the default tracker, flow-fast)")
@@ -196,4 +207,21 @@ def run_tracking(args: argparse.Namespace) -> int:
     except tracking.TrackingError as error:
         raise InvalidArgumentError(str(error)) from None
     _print(rows, args.json, format_rows(rows))
+    return 0
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    """``moebius-video bench batch``."""
+    import json
+    from dataclasses import asdict
+
+    from moebius_video.batch.runner import _import_ray
+    from moebius_video.bench.batch import format_rows, measure
+
+    _import_ray()
+    rows, facts = measure(args.clips, args.frames, args.size, args.workers, args.fill, args.keep)
+    if args.json:
+        print(json.dumps({"facts": facts, "rows": [asdict(r) for r in rows]}, indent=2))
+    else:
+        print(format_rows(rows, facts))
     return 0

@@ -31,6 +31,7 @@ from moebius_video.io.masks import (
     DEFAULT_DILATE,
     LOSSY_THRESHOLD,
     MaskFolder,
+    check_fillable,
     fit_mask,
     iter_mask_video,
     load_mask,
@@ -501,6 +502,7 @@ def process_frames(
         result.timings.track += track_seconds
         t0 = time.perf_counter()
         mask = dilate_mask(raw_mask, dilate)
+        check_fillable(mask, dilate=dilate, where=f"frame {frame.index}")
         result.timings.track += time.perf_counter() - t0
         pending.append((frame, mask))
         if len(pending) >= lookahead + batch:
@@ -518,6 +520,7 @@ def _prepared(
     for frame, raw_mask, seconds in pairs:
         t0 = time.perf_counter()
         mask = dilate_mask(raw_mask, dilate)
+        check_fillable(mask, dilate=dilate, where=f"frame {frame.index}")
         filler.prepare(frame.image, mask)
         yield frame, mask, seconds + time.perf_counter() - t0
 
@@ -572,10 +575,22 @@ def remove_object(
         MoebiusError: Bad input or output (the message names it); nothing is left behind.
     """
     from moebius_video.io import open_sink, open_source
+    from moebius_video.io.paths import check_outputs
 
     config = config or RemoveConfig()
     encode = encode or EncodeConfig()
     input = Path(input)
+    # Nothing written may replace something read, whatever ``overwrite`` says.
+    check_outputs(
+        {"output": output, "save_masks": save_masks},
+        {
+            "input": input,
+            "mask": masks.mask if not isinstance(masks.mask, np.ndarray) else None,
+            "keyframes": masks.keyframes,
+            "masks_dir": masks.masks_dir,
+            "mask_video": masks.mask_video,
+        },
+    )
     result = RemoveResult(output=Path(output) if output is not None else None)
     filler = filler or get_filler(config.fill)
     filler.reset()
@@ -589,7 +604,7 @@ def remove_object(
         info = source.info
         if output is not None:
             sink = open_sink(
-                Path(output),
+                output,  # as given: a trailing separator means a folder
                 like=info,
                 codec=encode.codec,
                 crf=encode.crf,
@@ -628,10 +643,12 @@ def remove_object(
                 result.frames += 1
                 bar.update(1)
         if result.frames == 0:
-            raise InvalidArgumentError(
-                f"no frames to process in {input}"
-                + (f" between frames {config.start} and {config.end}" if config.start or config.end else "")
-            )
+            where = ""
+            if config.end is not None:
+                where = f" between frames {config.start} and {config.end - 1}"
+            elif config.start:
+                where = f" from frame {config.start} on"
+            raise InvalidArgumentError(f"no frames to process in {input}{where}")
         t0 = time.perf_counter()
         if sink is not None:
             sink.close()

@@ -108,6 +108,24 @@ def test_stream_from_a_file_processes_every_frame(tmp_path: Path, h) -> None:
         assert len(list(container.decode(video=0))) == 8
 
 
+def test_stream_file_to_file_is_remove(tmp_path: Path, h, capsys) -> None:
+    """File mode's driver: the same frames as ``remove`` (bit for bit), a look-ahead filler
+    accepted, the audio kept."""
+    from moebius_video.cli import main
+
+    clip = tmp_path / "in.mp4"
+    write_scene_clip(clip, h.tiny_scene(10), frame_rate=Fraction(25), audio=True)
+    box = ["--box", "10,10,20,20", "--fill", "temporal-offline"]
+    assert main(["stream", str(clip), str(tmp_path / "s.mp4"), *box]) == 0
+    assert "10 frames out of 10 (0 dropped)" in capsys.readouterr().out
+    assert main(["remove", str(clip), "-o", str(tmp_path / "r.mp4"), *box]) == 0
+    streamed, _, _, _ = h.read_video(tmp_path / "s.mp4")
+    removed, _, _, _ = h.read_video(tmp_path / "r.mp4")
+    assert len(streamed) == 10 and all(np.array_equal(a, b) for a, b in zip(streamed, removed, strict=True))
+    with av.open(str(tmp_path / "s.mp4")) as container:
+        assert len(container.streams.audio) == 1
+
+
 def test_stream_refuses_bad_arguments(tmp_path: Path) -> None:
     args = _parse("stream", str(tmp_path / "nope.mp4"), "out.mp4", "--box", "1,1,4,4")
     with pytest.raises(InvalidArgumentError, match="neither a URL nor an existing file"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 from helpers import SHARED_DATA
 
+from moebius_video.cli import main
 from moebius_video.errors import InvalidArgumentError
 from moebius_video.eval import completion
 from moebius_video.eval.completion import CompletionConfig, evaluate_completion, paste_object
@@ -119,17 +119,15 @@ def test_evaluate_completion_on_tiny_dataset(tmp_path: Path) -> None:
 
 def test_completion_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = make_dataset(tmp_path / "data", n=10)
-    parser = argparse.ArgumentParser()
-    completion.add_arguments(parser)
     out = tmp_path / "r.json"
-    args = parser.parse_args([str(data), "--fill", "telea", "temporal", "--protocol", "masks",
-                              "--size", "80x48", "--max-clips", "1", "--max-frames", "8", "--json", str(out)])
-    assert completion.run(args) == 0
+    assert main(["eval", "completion", str(data), "--fill", "telea", "temporal", "--protocol", "masks",
+                 "--size", "80x48", "--max-clips", "1", "--max-frames", "8", "--json", str(out)]) == 0
     assert "temporal" in capsys.readouterr().out
     payload = json.loads(out.read_text())
     assert len(payload["clips"]) == 2 and payload["clips"][0]["frames"] == 8
-    with pytest.raises(InvalidArgumentError):
-        completion.run(parser.parse_args([str(data), "--size", "big"]))
+    with pytest.raises(SystemExit) as bad:  # a malformed flag is a usage error
+        main(["eval", "completion", str(data), "--size", "big"])
+    assert bad.value.code == 2
     with pytest.raises(InvalidArgumentError):
         evaluate_completion(tmp_path / "missing")
     with pytest.raises(InvalidArgumentError):

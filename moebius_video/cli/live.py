@@ -247,7 +247,6 @@ def _first_mask(args: argparse.Namespace) -> tuple[np.ndarray | None, tuple[int,
 
 def _live_config(args: argparse.Namespace, mode: str):  # type: ignore[no-untyped-def]
     from moebius_video.engine.live import LiveConfig
-
     from moebius_video.fill import DEFAULT_LIVE_FILLER
 
     return LiveConfig(mode=mode, queue_size=args.queue_size, dilate=args.dilate,

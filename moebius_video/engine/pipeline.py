@@ -37,7 +37,7 @@ from moebius_video.io.masks import (
     iter_mask_video,
     load_mask,
 )
-from tracking import DEFAULT_TRACKER, TrackingError, get_tracker, iter_track
+from tracking import DEFAULT_TRACKER, TrackingError, get_tracker, iter_track_frames
 from tracking.geometry import box_mask, dilate_mask
 
 logger = logging.getLogger(__name__)
@@ -212,11 +212,15 @@ class MaskSource:
         info: The input's description (size, frame names, path).
         tracker: Tracker name (``None`` = the tracking package's default).
         start: Index of the first processed frame in the input.
+        confidence: A list that receives each frame's confidence in its mask before the
+            frame is yielded (1 for given masks and keyframes; see
+            :attr:`tracking.TrackState.confidence`).
     """
 
     def __init__(self, spec: MaskInput, info: VideoInfo, *, tracker: str | None = None,
-                 start: int = 0) -> None:
+                 start: int = 0, confidence: list[float] | None = None) -> None:
         self.spec, self.info, self.tracker, self.start = spec, info, tracker, start
+        self.confidence = confidence if confidence is not None else []
 
     def __call__(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, np.ndarray, float]]:
         """Pair every frame with its raw mask: ``(frame, mask, seconds spent on it)``.
@@ -226,6 +230,7 @@ class MaskSource:
                 video shorter than the input.
         """
         spec, info, tracker_name, start = self.spec, self.info, self.tracker, self.start
+        conf = self.confidence
         if spec.tracked:
             tracked = TrackedMask(load_tracker(tracker_name))
             first = _first_mask(spec, info)
@@ -235,11 +240,13 @@ class MaskSource:
             for frame in frames:
                 t0 = time.perf_counter()
                 mask = tracked(frame.image) if has_object else first
+                conf.append(1.0 if tracked.state is None else float(tracked.state.confidence))
                 yield frame, mask, time.perf_counter() - t0
             return
 
         if spec.keyframes is not None:
-            yield from _iter_keyframe_masks(spec, frames, info, tracker_name=tracker_name, start=start)
+            yield from _iter_keyframe_masks(spec, frames, info, tracker_name=tracker_name,
+                                            start=start, confidence=conf)
             return
 
         if spec.masks_dir is not None:
@@ -255,6 +262,7 @@ class MaskSource:
                 if not checked:
                     check_first_mask(mask, f"mask {path.name}")
                     checked = True
+                conf.append(1.0)
                 yield frame, mask, time.perf_counter() - t0
             return
 
@@ -279,6 +287,7 @@ class MaskSource:
                 if not checked:
                     check_first_mask(mask, "the mask video's first frame")
                     checked = True
+                conf.append(1.0)
                 yield frame, mask, time.perf_counter() - t0
         finally:
             masks.close()  # stops the mask video's decoder thread now, not at garbage collection
@@ -310,6 +319,7 @@ def _iter_keyframe_masks(
     *,
     tracker_name: str | None,
     start: int,
+    confidence: list[float],
 ) -> Iterator[tuple[Frame, np.ndarray, float]]:
     """Masks propagated from keyframes in both directions (``MaskInput.keyframes``)."""
     from moebius_video.io import open_random_access
@@ -339,19 +349,20 @@ def _iter_keyframe_masks(
         if not keys:
             raise InvalidMaskError(f"no keyframe in {spec.keyframes} at or after frame {start}")
         try:
-            masks = iter_track(
+            masks = iter_track_frames(
                 _Window(video, start, stop), keys,
                 tracker=tracker_name or DEFAULT_TRACKER,
             )
             for frame in frames:
                 t0 = time.perf_counter()
-                mask = next(masks, None)
-                if mask is None:
+                item = next(masks, None)
+                if item is None:
                     raise InvalidMaskError(
                         f"random access to {info.path} found fewer frames than decoding "
                         f"(frame {frame.index})"
                     )
-                yield frame, mask, time.perf_counter() - t0
+                confidence.append(item.confidence)
+                yield frame, item.mask, time.perf_counter() - t0
         except TrackingError as error:
             raise InvalidMaskError(str(error)) from None
 

@@ -126,6 +126,11 @@ class RemoveResult:
         spatial_pixels: Hole pixels filled by a spatial method.
         timings: Time per stage.
         warnings: Things the user should know (lost frames, empty masks...).
+        confidence: The tracker's confidence in each frame's mask, in order (1 for given
+            masks and keyframes; see :attr:`tracking.TrackState.confidence`).
+        doubtful: The doubtful frame ranges (confidence below
+            :data:`tracking.DOUBTFUL_BELOW`), each with the keyframes it suggests; frame
+            indices count from the input's first frame.
     """
 
     output: Path | None
@@ -137,6 +142,8 @@ class RemoveResult:
     spatial_pixels: int = 0
     timings: StageTimings = field(default_factory=StageTimings)
     warnings: list[str] = field(default_factory=list)
+    confidence: list[float] = field(default_factory=list)
+    doubtful: list = field(default_factory=list)  # list[tracking.DoubtfulRange]
 
     def add(self, stats: FrameStats) -> None:
         """Take the frame step's counts and fill time."""
@@ -225,6 +232,7 @@ def remove_object(
     save_masks: str | Path | None = None,
     filler: Filler | None = None,
     progress: bool | None = None,
+    review: str | Path | None = None,
 ) -> RemoveResult:
     """Remove the masked object from a video file or a folder of frames.
 
@@ -240,9 +248,12 @@ def remove_object(
             dilated ones), as PNG 0/255 named like the frames.
         filler: A ready filler; by default ``config.fill`` is built.
         progress: Show a progress bar (``None`` = only on a terminal).
+        review: A video file that receives each input frame with its (undilated) mask and
+            the tracker's confidence drawn on it (see :mod:`moebius_video.engine.review`).
 
     Returns:
-        What was done, with timings and warnings.
+        What was done, with timings, warnings, the per-frame confidence and the doubtful
+        frame ranges.
 
     Raises:
         MoebiusError: Bad input or output (the message names it); nothing is left behind.
@@ -274,6 +285,7 @@ def remove_object(
     mask_writer = None
     mask_stage = None
     step: FrameStep | None = None
+    review_sink = None
     try:
         info = source.info
         if output is not None:
@@ -294,9 +306,20 @@ def remove_object(
             mask_writer = MaskFolderWriter(Path(save_masks), overwrite=encode.overwrite)
         total = _expected_frames(info, config.start, config.end)
         step = FrameStep(filler, dilate=config.dilate)
-        mask_source = MaskSource(masks, info, tracker=config.tracker, start=config.start)
-        pairs: Iterable[tuple[Frame, np.ndarray, float]] = step.prepared(
-            mask_source(_timed(source, result.timings)))
+        mask_source = MaskSource(masks, info, tracker=config.tracker, start=config.start,
+                                 confidence=result.confidence)
+        pairs: Iterable[tuple[Frame, np.ndarray, float]] = mask_source(
+            _timed(source, result.timings))
+        if review is not None:
+            from moebius_video.engine.review import reviewed
+            from tracking import DOUBTFUL_BELOW
+
+            review_sink = open_sink(
+                Path(review), like=info, audio=False, overwrite=encode.overwrite,
+                frame_rate=encode.frame_rate, input_path=input,
+            )
+            pairs = reviewed(pairs, review_sink, result.confidence, total, DOUBTFUL_BELOW)
+        pairs = step.prepared(pairs)
         if config.concurrent:
             # Masks are tracked (or read), dilated and handed to the filler's ``prepare``
             # in their own thread, ahead of the fill in this one: OpenCV and numpy release
@@ -334,6 +357,9 @@ def remove_object(
             mask_writer.close()
             result.masks_dir = mask_writer.folder
             mask_writer = None
+        if review_sink is not None:
+            review_sink.close()
+            review_sink = None
         result.timings.encode += time.perf_counter() - t0
     finally:
         if step is not None:
@@ -346,11 +372,17 @@ def remove_object(
             sink.abort()
         if mask_writer is not None:
             mask_writer.abort()
+        if review_sink is not None:
+            review_sink.abort()
         source.close()
     # Every warning was logged where it arose (an all-empty run starts with an empty first
     # mask, which is reported then); the result keeps them for callers.
     result.warnings.extend(source.stats.warnings)
     if result.frames and result.empty_mask_frames == result.frames:
         result.warnings.append("every mask was empty: the video was copied through unchanged")
+    if masks.needs_tracker:
+        from tracking import doubtful_ranges
+
+        result.doubtful = doubtful_ranges(result.confidence, offset=config.start)
     result.timings.total = time.perf_counter() - t_start
     return result

@@ -393,8 +393,10 @@ def _stream_file(args: argparse.Namespace) -> int:
     result = remove_object(Path(args.input), args.output, MaskInput(mask=args.mask, box=args.box),
                            config=config, encode=EncodeConfig(overwrite=args.overwrite),
                            progress=False)
+    ended = ("--max-frames reached" if args.max_frames and result.frames >= args.max_frames
+             else "end of the file")
     print(f"wrote {args.output}; {result.frames} frames out of {result.frames} (0 dropped), "
-          f"{result.frames_per_second:.1f} frames/s", file=sys.stdout)
+          f"{result.frames_per_second:.1f} frames/s; ended: {ended}", file=sys.stdout)
     return 0
 
 

@@ -19,6 +19,28 @@ from .pasted import MOTIONS, SPLITS
 from .registry import DEFAULT_TRACKER, available_trackers
 
 
+def positive_int_arg(text: str) -> int:
+    """argparse ``type=``: an integer >= 1 (a bad value is a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int_arg(text: str) -> int:
+    """argparse ``type=``: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the evaluation's options to a parser.
 
@@ -69,14 +91,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=list(evaluate.MODES),
         help="first = first-frame mask only; keyframes = every N frames",
     )
-    parser.add_argument("--keyframe-every", type=int, default=20, help="keyframe spacing")
+    parser.add_argument("--keyframe-every", type=positive_int_arg, default=20, help="keyframe spacing")
     parser.add_argument(
-        "--dilate", type=int, default=4, help="dilation radius (px) for coverage and area ratio"
+        "--dilate", type=non_negative_int_arg, default=4, help="dilation radius (px) for coverage and area ratio"
     )
     parser.add_argument("--clips", nargs="+", default=None, help="only these clips")
-    parser.add_argument("--max-clips", type=int, default=None, help="only the first N clips")
+    parser.add_argument("--max-clips", type=positive_int_arg, default=None, help="only the first N clips")
     parser.add_argument(
-        "--max-frames", type=int, default=None, help="only the first N frames of each clip"
+        "--max-frames", type=positive_int_arg, default=None, help="only the first N frames of each clip"
     )
     parser.add_argument(
         "--fusion-threshold",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 #: A frame whose confidence is below this is doubtful.
-DOUBTFUL_BELOW: float = 0.5
+DOUBTFUL_BELOW: float = 0.4
 
 #: One keyframe is suggested per this many doubtful frames (a keyframe fixes the frames
 #: around it in both directions).

@@ -38,6 +38,7 @@ import numpy as np
 
 from .appearance import color_index, histogram, log_ratio
 from .base import MaskTracker, TrackState
+from .confidence import DOUBTFUL_BELOW
 from .errors import TrackingError
 from .flow import FlowConfig, downscale, make_flow, working_size
 from .geometry import ellipse_kernel, mask_box
@@ -76,10 +77,10 @@ class FlowTrackerConfig:
     match: bool = True
     color: bool = True
     motion: bool = True
-    max_grow: int = 2
+    max_grow: int = 3
     area_budget: float = 1.3
-    shape_budget: float = 0.1
-    adapt: float = 0.1
+    shape_budget: float = 0.15
+    adapt: float = 0.25
     redetect: bool = True
 
     def __post_init__(self) -> None:
@@ -123,8 +124,8 @@ _EXIT_FRACTION = 0.02
 _OUT_THRESHOLD = 0.3
 # Confidence: below _CONFIDENT the reference shape does not adapt and the mask may not grow
 # beyond the previous mask carried by the object's motion (hold or shrink).
-_CONFIDENT = 0.6
-_HOLD_BELOW = 0.5
+_CONFIDENT = 0.5
+_HOLD_BELOW = DOUBTFUL_BELOW
 # An object going out through the border whose confidence falls below this is gone.
 _GONE_BELOW = 0.2
 _RECOVER = 0.25
@@ -135,6 +136,7 @@ _AREA_RATE = 0.05
 # The reference shape loses pixels this many times slower than it gains them.
 _SHRINK_RATE = 0.25
 _ADAPT_AREA_BELOW = 1.15
+_ADAPT_AREA_ABOVE = 1.0
 # Motion model: at most _MODEL_POINTS flow samples per model, RANSAC tolerance (px).
 _MODEL_POINTS = 300
 _RANSAC_TOL = 1.0
@@ -802,7 +804,7 @@ class FlowTracker(MaskTracker):
             target = (small & near).astype(np.float32)
             rate = np.where(target > ref_full, cfg.adapt, _SHRINK_RATE * cfg.adapt)
             ref_full = (1 - rate) * ref_full + rate * target
-            if ref_area <= area <= _ADAPT_AREA_BELOW * ref_area:
+            if _ADAPT_AREA_ABOVE * ref_area <= area <= _ADAPT_AREA_BELOW * ref_area:
                 ref_area = (1 - _AREA_RATE) * ref_area + _AREA_RATE * area
         extras["ref"] = ref_full.astype(np.float32, copy=False)
         extras["ref_area"] = np.asarray(ref_area, np.float64)

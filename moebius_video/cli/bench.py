@@ -10,7 +10,14 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from moebius_video.cli.argtypes import positive_int, size, size_list
+from moebius_video.cli.argtypes import (
+    area_fraction,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    size,
+    size_list,
+)
 from moebius_video.errors import InvalidArgumentError
 
 _SIZES = [(640, 360), (1280, 720)]
@@ -56,7 +63,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     live.add_argument("--sizes", type=size_list, default=_SIZES, metavar="WxH,...",
                       help="comma-separated sizes (default 640x360,1280x720)")
     live.add_argument("--frames", type=positive_int, default=120, help="frames per run")
-    live.add_argument("--fps", type=float, default=30.0, help="source rate of the latency runs")
+    live.add_argument("--fps", type=positive_float, default=30.0, help="source rate of the latency runs")
     live.add_argument("--fill", default=DEFAULT_LIVE_FILLER, help="filler")
     live.add_argument("--tracker", default=None, help="tracker (default: the package's)")
     json_flag(live)
@@ -67,26 +74,27 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                       "(default: %(default)s)")
     fill.add_argument("--size", type=size, default=(640, 360), metavar="WxH",
                       help="frame size (default 640x360)")
-    fill.add_argument("--hole", type=float, default=0.10, help="hole area fraction (default: %(default)s)")
+    fill.add_argument("--hole", type=area_fraction, default=0.10,
+                      help="hole area fraction (default: %(default)s)")
     fill.add_argument("--frames", type=Path, default=None, metavar="DIR",
                       help="folder of real frames (default: a generated panning texture)")
-    fill.add_argument("-n", "--num-frames", type=int, default=60, help="frames (default: %(default)s)")
-    fill.add_argument("--lookahead", type=int, default=8, help="lookahead of *-offline fillers")
+    fill.add_argument("-n", "--num-frames", type=positive_int, default=60, help="frames (default: %(default)s)")
+    fill.add_argument("--lookahead", type=non_negative_int, default=8, help="lookahead of *-offline fillers")
 
     model = add("model", "ms per UNet step and per image (Moebius network)", run_model)
     model.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     model.add_argument("--dtypes", default=None,
                        help="comma-separated fp32,bf16,fp16 (default: fp32,bf16 on CPU; fp16 on CUDA)")
     model.add_argument("--config", choices=("official", "tiny"), default="official", help="network size")
-    model.add_argument("--batch-size", type=int, default=1, help="images per step (CFG doubles it)")
-    model.add_argument("--steps", type=int, default=3, help="timed UNet steps (default: 3)")
-    model.add_argument("--warmup", type=int, default=1, help="untimed warm-up steps (default: 1)")
-    model.add_argument("--image-steps", type=int, default=20,
+    model.add_argument("--batch-size", type=positive_int, default=1, help="images per step (CFG doubles it)")
+    model.add_argument("--steps", type=positive_int, default=3, help="timed UNet steps (default: 3)")
+    model.add_argument("--warmup", type=non_negative_int, default=1, help="untimed warm-up steps (default: 1)")
+    model.add_argument("--image-steps", type=positive_int, default=20,
                        help="steps per image for the per-image figure")
     model.add_argument("--no-vae", action="store_true", help="skip the VAE timing")
     model.add_argument("--channels-last", action="store_true", help="channels-last weights")
     model.add_argument("--compile", action="store_true", help="torch.compile the network")
-    model.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    model.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
 
     batch = add("batch", "many clips as a batch on Ray against remove on each in sequence", run_batch)
     batch.add_argument("--clips", type=positive_int, default=8, help="number of generated clips (default 8)")
@@ -99,12 +107,24 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        help="keep the clips and outputs in this folder (default: a temporary one)")
     json_flag(batch)
 
+    soak = add("soak", "the live engine over 20000 frames: RSS, threads, open files, latency per 1000",
+               run_soak)
+    soak.add_argument("--frames", type=positive_int, default=20_000, help="frames to capture (default 20000)")
+    soak.add_argument("--minutes", type=positive_float, default=None, help="run this long instead of --frames")
+    soak.add_argument("--size", type=size, default=(640, 360), metavar="WxH", help="WxH (default 640x360)")
+    soak.add_argument("--fps", type=positive_float, default=30.0, help="source rate (default 30)")
+    soak.add_argument("--every", type=positive_int, default=1000,
+                      help="frames captured per row (default 1000)")
+    soak.add_argument("--fill", default=DEFAULT_LIVE_FILLER, help="filler")
+    soak.add_argument("--tracker", default=None, help="tracker (default: the package's)")
+    soak.add_argument("--json", action="store_true", help="print JSON rows at the end")
+
     track = add("tracking", "tracker frames/s at 640x360 and 1280x720", run_tracking)
     track.add_argument("--trackers", nargs="+", default=None,
                        help="trackers to time (default: static dis, the default tracker, flow-fast)")
     track.add_argument("--sizes", nargs="+", type=size, default=_SIZES, metavar="WxH",
                        help="frame sizes (default 640x360 1280x720)")
-    track.add_argument("--frames", type=int, default=60, help="frames per run")
+    track.add_argument("--frames", type=positive_int, default=60, help="frames per run")
     track.add_argument("--clip", type=Path, default=None,
                        help="clip folder (frames/ + masks/) instead of synthetic frames")
     json_flag(track)
@@ -168,8 +188,6 @@ def run_fill(args: argparse.Namespace) -> int:
     from moebius_video.bench.fill import format_speeds, measure_fill_speed, real_frames
 
     width, height = args.size
-    if not 0.0 < args.hole < 1.0:
-        raise InvalidArgumentError(f"--hole must be in (0, 1), got {args.hole}")
     n = args.num_frames
     frames = (real_frames(args.frames, n, width, height) if args.frames is not None
               else panning_frames(n, width, height))
@@ -224,4 +242,20 @@ def run_batch(args: argparse.Namespace) -> int:
         print(json.dumps({"facts": facts, "rows": [asdict(r) for r in rows]}, indent=2))
     else:
         print(format_rows(rows, facts))
+    return 0
+
+
+def run_soak(args: argparse.Namespace) -> int:
+    """``moebius-video bench soak``: a row per window as it is measured, then the verdict."""
+    from moebius_video.bench.common import to_json
+    from moebius_video.bench.soak import format_row, header, soak, verdict
+
+    width, height = args.size
+    if not args.json:
+        print(header(), flush=True)
+    rows = soak(frames=None if args.minutes else args.frames, minutes=args.minutes, width=width,
+                height=height, fps=args.fps, every=args.every, fill=args.fill,
+                tracker=args.tracker,
+                on_row=(lambda row: None) if args.json else (lambda row: print(format_row(row), flush=True)))
+    print(to_json(rows) if args.json else verdict(rows))
     return 0

@@ -12,6 +12,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from moebius_video.cli.argtypes import (
+    area_fraction,
+    dilation,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+    probability,
+)
 from moebius_video.cli.argtypes import size as frame_size
 from moebius_video.errors import InvalidArgumentError
 
@@ -33,6 +41,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         ("image", "image inpainting quality of the shipped model", _image_arguments, run_image),
         ("warmstart", "latent warm start vs cold start: steps, ms and flicker per frame",
          _warmstart_arguments, run_warmstart),
+        ("removal", "issue 13: does remove change the scene away from a pasted dog (box.mp4)?",
+         _removal_arguments, run_removal),
     ):
         e = esub.add_parser(name, parents=[common], help=text, description=text)
         add(e)
@@ -64,10 +74,10 @@ def _completion_arguments(parser: argparse.ArgumentParser) -> None:
                         help="size the frames are resized to, or 'native' (default: 432x240)")
     parser.add_argument("--native", action="store_true", help="same as --size native")
     parser.add_argument("--clips", nargs="*", default=[], help="only these clips")
-    parser.add_argument("--max-clips", type=int, default=0, help="at most N clips (0 = all)")
-    parser.add_argument("--max-frames", type=int, default=0, help="at most N frames per clip (0 = all)")
-    parser.add_argument("--dilate", type=int, default=4, help="mask dilation in px (default: %(default)s)")
-    parser.add_argument("--lookahead", type=int, default=8,
+    parser.add_argument("--max-clips", type=non_negative_int, default=0, help="at most N clips (0 = all)")
+    parser.add_argument("--max-frames", type=non_negative_int, default=0, help="at most N frames per clip (0 = all)")
+    parser.add_argument("--dilate", type=dilation, default=4, help="mask dilation in px (default: %(default)s)")
+    parser.add_argument("--lookahead", type=non_negative_int, default=8,
                         help="lookahead of the *-offline fillers (default: %(default)s)")
     parser.add_argument("--per-clip", action="store_true", help="also print one row per clip")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the report as JSON")
@@ -113,20 +123,20 @@ def _image_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: %(default)s, the shipped model)")
     parser.add_argument("--no-model", action="store_true", help="run the OpenCV baselines only")
     parser.add_argument("--steps", default="1,4,20", help="comma-separated model step counts (default: %(default)s)")
-    parser.add_argument("--guidance", type=float, default=None,
+    parser.add_argument("--guidance", type=non_negative_float, default=None,
                         help="guidance weight (default: the model's recommended value, else 1.0)")
     parser.add_argument("--sizes", default="256,512", help="comma-separated square crop sizes (default: %(default)s)")
-    parser.add_argument("--count", type=int, default=24, help="samples per crop size (default: %(default)s)")
-    parser.add_argument("--count-slow", type=int, default=8,
+    parser.add_argument("--count", type=positive_int, default=24, help="samples per crop size (default: %(default)s)")
+    parser.add_argument("--count-slow", type=non_negative_int, default=8,
                         help="at most N samples for model rows above the default step count "
                         "(0 = no cap; default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of samples and noise (default: %(default)s)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of samples and noise (default: %(default)s)")
     parser.add_argument("--kinds", default="", help="comma-separated mask kinds (default: all)")
     parser.add_argument("--per-kind", action="store_true", help="also print one row per mask kind")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the report as JSON")
     parser.add_argument("--examples", type=Path, default=None, metavar="DIR",
                         help="write before/after grids DIR/image_eval_<size>.png")
-    parser.add_argument("--examples-count", type=int, default=4, help="rows per grid (default: %(default)s)")
+    parser.add_argument("--examples-count", type=positive_int, default=4, help="rows per grid (default: %(default)s)")
 
 
 def run_image(args: argparse.Namespace) -> int:
@@ -210,20 +220,20 @@ def _warmstart_arguments(parser: argparse.ArgumentParser) -> None:
                         "of a pasted cut-out")
     parser.add_argument("--object", type=Path, default=None, metavar="PNG",
                         help="RGBA cut-out to paste (default: the first of objects/ near the clip)")
-    parser.add_argument("-n", "--num-frames", type=int, default=30, help="frames (default: %(default)s)")
+    parser.add_argument("-n", "--num-frames", type=positive_int, default=30, help="frames (default: %(default)s)")
     parser.add_argument("--size", type=frame_size, default=(432, 240), metavar="WxH",
                         help="frame size (default: 432x240)")
-    parser.add_argument("--hole", type=float, default=0.05,
+    parser.add_argument("--hole", type=area_fraction, default=0.05,
                         help="hole area fraction of the synthetic frames (default: %(default)s)")
-    parser.add_argument("--dilate", type=int, default=4, help="mask dilation in px (default: %(default)s)")
-    parser.add_argument("--strength", type=float, default=0.5, help="warm strength s (default: %(default)s)")
-    parser.add_argument("--steps", type=int, default=None,
+    parser.add_argument("--dilate", type=dilation, default=4, help="mask dilation in px (default: %(default)s)")
+    parser.add_argument("--strength", type=probability, default=0.5, help="warm strength s (default: %(default)s)")
+    parser.add_argument("--steps", type=positive_int, default=None,
                         help="step budget N (default: the model's recommended count)")
-    parser.add_argument("--guidance", type=float, default=None, help="guidance (default: the model's)")
-    parser.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
+    parser.add_argument("--guidance", type=non_negative_float, default=None, help="guidance (default: the model's)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="noise seed (default: %(default)s)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
                         help="methods to compare (cold-N is always run)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch intra-op threads")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the result as JSON")
 
 
@@ -261,4 +271,38 @@ def run_warmstart(args: argparse.Namespace) -> int:
     print(format_table(result))  # noqa: T201 - CLI output
     if args.json is not None:
         args.json.write_text(json.dumps(result.to_dict(), indent=2))
+    return 0
+
+
+def _removal_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data_dir", type=Path, help="the shared data folder (videos/, objects/)")
+    parser.add_argument("--tracker", default=None, help="tracker (default: the package's)")
+    parser.add_argument("--tol", type=non_negative_int, default=24, help="levels counted as a change")
+    parser.add_argument("--save", type=Path, default=None, help="folder for side-by-side PNGs")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run_removal(args: argparse.Namespace) -> int:
+    """``moebius-video eval removal``: 0, or 2 when the data is missing."""
+    import sys
+    from dataclasses import asdict
+
+    from moebius_video.eval.removal_repro import FAR_PX, run_repro
+    from tracking import TrackingError
+
+    try:
+        result = run_repro(args.data_dir, args.tracker, args.tol, args.save)
+    except TrackingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(asdict(result), indent=1))
+        return 0
+    print(
+        f"tracker {result.tracker}: pixels > {FAR_PX} px from the dog changed by > {result.tol} "
+        f"levels: worst frame {100 * result.far_changed_max:.2f} % (frame {result.worst_frame}), "
+        f"mean {100 * result.far_changed_mean:.3f} %; encoder alone: worst "
+        f"{100 * result.noise_max:.2f} %, mean {100 * result.noise_mean:.3f} %; mask collateral "
+        f"worst frame {100 * result.collateral_max:.2f} % of the frame"
+    )
     return 0

@@ -21,6 +21,7 @@ import numpy as np
 from moebius_video.cli import signals
 from moebius_video.cli.argtypes import (
     box,
+    camera,
     dilation,
     input_path,
     input_spec,
@@ -76,10 +77,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "preview (keys: s select the object, r reset, q or Esc quit). Latency is kept "
         "bounded: the newest frame wins and dropped frames are counted.",
     )
-    w.add_argument("--camera", default="0",
+    w.add_argument("--camera", type=camera, default="0",
                    help="camera index (default 0), or 'fake' for a generated scene")
     # --device names a torch device in every other command; here it was the camera.
-    w.add_argument("--device", dest="camera", help=argparse.SUPPRESS)
+    w.add_argument("--device", dest="camera", type=camera, help=argparse.SUPPRESS)
     w.add_argument("--size", type=size, default=None, metavar="WxH",
                    help="requested capture size (the camera may pick another)")
     w.add_argument("-o", "--output", type=output_path, default=None, metavar="FILE|URL",

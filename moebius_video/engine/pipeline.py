@@ -240,7 +240,8 @@ class MaskSource:
             for frame in frames:
                 t0 = time.perf_counter()
                 mask = tracked(frame.image) if has_object else first
-                conf.append(1.0 if tracked.state is None else float(tracked.state.confidence))
+                conf.append(1.0 if tracked.state is None
+                            else float(getattr(tracked.state, "confidence", 1.0)))
                 yield frame, mask, time.perf_counter() - t0
             return
 

@@ -164,6 +164,10 @@ class MaskFolderWriter:
 
     def __init__(self, folder: Path, *, overwrite: bool = False) -> None:
         self.folder = Path(folder)
+        if self.folder.exists() and not (self.folder.is_dir() or self.folder.is_file()):
+            raise OutputError(
+                f"mask folder {self.folder} exists and is a device or pipe; refusing to replace it"
+            )
         if self.folder.exists() and (not self.folder.is_dir() or any(self.folder.iterdir())):
             if not overwrite:
                 raise OutputError(
@@ -266,7 +270,7 @@ def remove_object(
     input = Path(input)
     # Nothing written may replace something read, whatever ``overwrite`` says.
     check_outputs(
-        {"output": output, "save_masks": save_masks},
+        {"output": output, "save_masks": save_masks, "review": review},
         {
             "input": input,
             "mask": masks.mask if not isinstance(masks.mask, np.ndarray) else None,

@@ -535,14 +535,17 @@ def write_examples(
                 comp[s.mask] = tile[s.mask]
                 tile = comp
             grid[y : y + h, x : x + w] = tile
+    from moebius_video.io.paths import write_file
+
     out = Path(path)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        ok = cv2.imwrite(str(out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     except OSError as error:
         raise OutputError(f"cannot write {str(out)!r}: {error}") from None
+    ok, data = cv2.imencode(out.suffix or ".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise OutputError(f"cannot write {str(out)!r}")
+        raise OutputError(f"cannot encode {str(out)!r}")
+    write_file(out, data)  # every byte checked: a full disk is an error, not a short file
     return out
 
 

@@ -26,8 +26,9 @@ def test_fill_bench(capsys: pytest.CaptureFixture[str]) -> None:
     assert "temporal" in out and "x baseline" in out
     masks = moving_ellipse_masks(4, 160, 90, 0.1)
     assert abs(np.mean([m.mean() for m in masks]) - 0.1) < 0.02
-    assert main(["bench", "fill", "--hole", "2"]) == 1
-    assert "--hole must be in (0, 1)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as bad:  # a usage error at parsing (exit 2)
+        main(["bench", "fill", "--hole", "2"])
+    assert bad.value.code == 2 and "between 0 and 1" in capsys.readouterr().err
 
 
 def test_model_bench(capsys: pytest.CaptureFixture[str]) -> None:

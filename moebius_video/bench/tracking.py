@@ -45,30 +45,15 @@ class TrackerSpeed:
         return f"{self.width}x{self.height}"
 
 
-def clip_frames(
-    folder: str | Path, n: int, width: int, height: int
-) -> tuple[list[np.ndarray], np.ndarray]:
-    """The first ``n`` frames of a clip folder, resized, with the first mask.
-
-    Args:
-        folder: clip folder (``frames/`` + ``masks/``).
-        n: number of frames.
-        width: target width.
-        height: target height.
-
-    Returns:
-        ``(frames, first_mask)``.
-    """
+def clip_frames(folder: str | Path, n: int, width: int, height: int
+                ) -> tuple[list[np.ndarray], np.ndarray]:
+    """The first ``n`` frames of a clip folder (``frames/`` + ``masks/``) resized to
+    ``width x height``, and the first frame's mask."""
     clip = load_clip(folder, max_frames=n)
-    frames = [
-        cv2.resize(clip.frames[i], (width, height), interpolation=cv2.INTER_AREA)
-        for i in range(len(clip.frames))
-    ]
-    mask = (
-        cv2.resize(clip.mask(0).astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
-        > 0
-    )
-    return frames, mask
+    frames = [cv2.resize(clip.frames[i], (width, height), interpolation=cv2.INTER_AREA)
+              for i in range(len(clip.frames))]
+    first = clip.mask(0).astype(np.uint8)
+    return frames, cv2.resize(first, (width, height), interpolation=cv2.INTER_NEAREST) > 0
 
 
 def measure_trackers(
@@ -114,16 +99,8 @@ def measure_trackers(
             for frame in timed:
                 _, state = tracker.step(state, frame)
             elapsed = max(time.perf_counter() - start, 1e-9)
-            results.append(
-                TrackerSpeed(
-                    name,
-                    width,
-                    height,
-                    len(timed),
-                    len(timed) / elapsed,
-                    1e3 * elapsed / len(timed),
-                )
-            )
+            n = len(timed)
+            results.append(TrackerSpeed(name, width, height, n, n / elapsed, 1e3 * elapsed / n))
     return results
 
 

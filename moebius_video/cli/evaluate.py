@@ -159,8 +159,6 @@ def run_image(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir)
     if not data_dir.is_dir():
         raise InvalidArgumentError(f"data_dir {str(data_dir)!r} is not a folder")
-    if args.examples_count < 1:
-        raise InvalidArgumentError(f"--examples-count must be >= 1, got {args.examples_count}")
     pipeline = None
     defaults: dict[str, Any] = {}
     if not args.no_model:
@@ -263,8 +261,6 @@ def run_warmstart(args: argparse.Namespace) -> int:
         clip = load_warm_clip(args.frames_dir, args.num_frames, (width, height), dilate=args.dilate,
                          clip_masks=args.clip_masks, object_path=args.object)
     else:
-        if not 0.0 < args.hole < 1.0:
-            raise InvalidArgumentError(f"--hole must be in (0, 1), got {args.hole}")
         clip = synthetic_clip(args.num_frames, (width, height), hole=args.hole, dilate=args.dilate)
     pipeline = MoebiusFiller.from_pretrained(args.model, device=args.device, dtype=args.dtype).pipeline
     result = measure_warm_start(pipeline, clip, config)

@@ -39,7 +39,7 @@ from moebius_video.errors import InvalidArgumentError
 from moebius_video.eval.metrics import FlowReference, json_ready, psnr, ssim, warping_error
 from moebius_video.fill import Filler, FutureFrame, get_filler, parse_filler_spec
 from tracking.data import CLIPS_DIR, FRAMES_DIR, MASK_DIRS
-from tracking.geometry import dilate_mask
+from tracking.geometry import dilate_mask, ellipse_kernel
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,8 @@ class CompletionReport:
 # -- data ---------------------------------------------------------------------------------
 
 
-def _images(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
+    """The images of ``folder`` (jpg, png, bmp), sorted; none when it is not a folder."""
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_EXT) if folder.is_dir() else []
 
 
@@ -151,7 +152,7 @@ def _clips_root(data_dir: Path) -> Path:
 
 def _mask_files(clip: Path) -> list[Path]:
     for name in MASK_DIRS:
-        files = _images(clip / name)
+        files = image_files(clip / name)
         if files:
             return files
     return []
@@ -169,7 +170,7 @@ def discover_clips(data_dir: Path) -> tuple[list[Path], list[Path]]:
     root = _clips_root(data_dir)
     footage, sources = [], []
     for clip in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")):
-        frames, masks = _images(clip / FRAMES_DIR), _mask_files(clip)
+        frames, masks = image_files(clip / FRAMES_DIR), _mask_files(clip)
         if len(masks) >= 10:
             sources.append(clip)
             if len(frames) >= 10 and len(masks) == len(frames):
@@ -249,18 +250,13 @@ def paste_object(
 def _track_from_first(frames: Sequence[np.ndarray], first: np.ndarray, dilate: int) -> list[np.ndarray]:
     """The object's masks tracked from ``first`` (a dilated mask, shrunk back to the object
     by ``dilate``) by the default tracker, as ``remove --mask`` does."""
-    import tracking
+    from moebius_video.engine.pipeline import TrackedMask, load_tracker
 
     if dilate > 0:
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
-        first = cv2.erode(first.astype(np.uint8), kernel) > 0
-    tracker = tracking.get_tracker(tracking.DEFAULT_TRACKER)
-    state = tracker.init(frames[0], first)
-    masks = [first]
-    for frame in frames[1:]:
-        mask, state = tracker.step(state, frame)
-        masks.append(mask)
-    return masks
+        first = cv2.erode(first.astype(np.uint8), ellipse_kernel(dilate)) > 0
+    tracked = TrackedMask(load_tracker(None))
+    tracked.start(first)
+    return [tracked(frame) for frame in frames]  # type: ignore[misc]
 
 
 def _make_filler(spec: str, lookahead: int) -> Filler:
@@ -362,7 +358,7 @@ def evaluate_completion(data_dir: str | Path, config: CompletionConfig | None = 
     report = CompletionReport(config)
     flow_ref = FlowReference()
     for ci, clip in enumerate(footage):
-        frame_files = _images(clip / FRAMES_DIR)
+        frame_files = image_files(clip / FRAMES_DIR)
         if config.max_frames:
             frame_files = frame_files[: config.max_frames]
         truth = [_read_rgb(p, config.size) for p in frame_files]

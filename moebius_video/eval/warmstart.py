@@ -37,7 +37,7 @@ import numpy as np
 
 from moebius_video.bench.common import moving_ellipse_masks, panning_frames
 from moebius_video.errors import InvalidArgumentError
-from moebius_video.eval.completion import paste_object
+from moebius_video.eval.completion import image_files, paste_object
 from moebius_video.eval.metrics import FlowReference, json_ready, psnr, warping_error
 from moebius_video.fill.base import Filler
 from moebius_video.fill.moebius import REFERENCE_GUIDANCE, REFERENCE_STEPS, MoebiusFiller
@@ -48,7 +48,6 @@ from tracking.geometry import dilate_mask
 logger = logging.getLogger(__name__)
 
 METHODS = ("cold-N", "cold-k", "warm", "warm-temporal")
-_IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 @dataclass(frozen=True)
@@ -163,10 +162,6 @@ class WarmBenchResult:
 # -- data ---------------------------------------------------------------------------------
 
 
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_EXT) if folder.is_dir() else []
-
-
 def _read(path: Path, size: tuple[int, int], flags: int) -> np.ndarray:
     img = cv2.imread(str(path), flags)
     if img is None:
@@ -230,14 +225,14 @@ def load_warm_clip(
         InvalidArgumentError: No frames, no masks with ``clip_masks``, or no object.
     """
     folder = Path(frames_dir)
-    frame_files = _images(folder / FRAMES_DIR) or _images(folder)
+    frame_files = image_files(folder / FRAMES_DIR) or image_files(folder)
     if not frame_files:
         raise InvalidArgumentError(f"no frames (jpg/png) in {str(folder)!r} or its frames/")
     frame_files = frame_files[:num_frames]
-    clip_root = folder if _images(folder / FRAMES_DIR) else folder.parent
+    clip_root = folder if image_files(folder / FRAMES_DIR) else folder.parent
     frames = [cv2.cvtColor(_read(p, size, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for p in frame_files]
     if clip_masks:
-        mask_files = _images(clip_root / "masks")
+        mask_files = image_files(clip_root / "masks")
         if len(mask_files) < len(frames):
             raise InvalidArgumentError(
                 f"--clip-masks needs one mask per frame in {str(clip_root / 'masks')!r}, "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from tracking_synth import make_clip
+from helpers import make_clip
 
 from tracking import doubtful_ranges, format_ranges, iter_track_frames
 from tracking.metrics import jaccard

@@ -232,7 +232,7 @@ class BatchReport:
         lines.append(
             f"{len(self.jobs)} jobs: {counts}; {self.frames} frames in {self.seconds:.1f} s "
             f"({self.frames_per_second:.1f} frames/s overall, {self.runner}"
-            + (f", {self.startup_seconds:.1f} s to start Ray" if self.startup_seconds else "")
+            + (f", Ray ready after {self.startup_seconds:.1f} s" if self.startup_seconds else "")
             + ")"
         )
         return "\n".join(lines)
@@ -580,7 +580,12 @@ def ray_session(config: BatchConfig) -> Iterator[tuple[str, float]]:
         with _quiet_logger("ray", logging.ERROR):
             ray.init(**kwargs)
     except ConnectionError as error:
-        raise MoebiusError(f"cannot join the Ray cluster at {config.address}: {_first_line(str(error))}") from None
+        raise MoebiusError(
+            f"cannot join the Ray cluster at {config.address}: {_first_line(str(error))} "
+            "(is `ray start --head` running there? A cluster with token authentication also "
+            "needs its token here, ~/.ray/auth_token, and RAY_AUTH_MODE=token with an "
+            "explicit address)"
+        ) from None
     try:
         if config.address is not None:
             cpus = ray.cluster_resources().get("CPU", 0)

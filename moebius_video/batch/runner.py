@@ -171,6 +171,7 @@ class BatchReport:
             },
             "jobs": [
                 {**dataclasses.asdict(j), "seconds": round(j.seconds, 3),
+                 "cpu_seconds": round(j.cpu_seconds, 3),
                  "frames_per_second": round(j.frames_per_second, 2)}
                 for j in self.jobs
             ],
@@ -288,7 +289,7 @@ def execute_job(
         cv2.setNumThreads(threads)
         torch.set_num_threads(threads)
     result = JobResult.for_job(job, FAILED, attempts=attempts, host=host)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     try:
         # Left by an attempt whose process was killed; the batch's lock says none is running.
         for stale in partial_outputs(job.output):
@@ -305,6 +306,7 @@ def execute_job(
         logger.debug("job %s failed:\n%s", job.label, traceback.format_exc())
     finally:
         result.seconds = time.perf_counter() - t0
+        result.cpu_seconds = time.process_time() - cpu0
         if marker is not None:
             marker.unlink(missing_ok=True)
     return result

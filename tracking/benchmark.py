@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ._checks import positive_int_arg
 from .data import load_clip
 from .errors import TrackingError
 from .registry import DEFAULT_TRACKER, available_trackers, get_tracker
@@ -188,7 +189,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[(640, 360), (1280, 720)],
         help="frame sizes WIDTHxHEIGHT",
     )
-    parser.add_argument("--frames", type=int, default=60, help="frames per run")
+    parser.add_argument("--frames", type=positive_int_arg, default=60, help="frames per run")
     parser.add_argument(
         "--clip",
         type=Path,

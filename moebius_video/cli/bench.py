@@ -8,6 +8,8 @@ import json
 import tempfile
 from pathlib import Path
 
+from moebius_video.cli.argtypes import positive_int
+
 #: Benchmarks that live with the component they measure: name -> (module, help).
 COMPONENT_BENCHMARKS = {
     "model": ("moebius_video.model.benchmark", "ms per UNet step and per image (Moebius network)"),
@@ -15,6 +17,8 @@ COMPONENT_BENCHMARKS = {
     "fill": ("moebius_video.fill.benchmark", "filler frames/s against OpenCV Telea"),
     "live": ("moebius_video.engine.live_bench",
              "live glass-to-glass latency and frames/s at 640x360 and 1280x720"),
+    "soak": ("moebius_video.engine.soak",
+             "the live engine over 20000 frames: RSS, threads, open files, latency per 1000"),
     "batch": ("moebius_video.batch.bench",
               "many clips as a batch on Ray against remove on each in sequence"),
     "warmstart": ("moebius_video.fill.warm_bench",
@@ -33,11 +37,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     pipe = bsub.add_parser("pipeline", parents=[common],
                            help="decode, decode+encode and remove frames/s (the default)")
     pipe.add_argument("--sizes", default="640x360,1280x720", help="comma-separated WxH list")
-    pipe.add_argument("--frames", type=int, default=150, help="frames per generated clip")
+    pipe.add_argument("--frames", type=positive_int, default=150, help="frames per generated clip")
     pipe.add_argument("--fill", default="telea,temporal",
                       help="comma-separated fillers, one remove run each (default telea,temporal)")
     pipe.add_argument("--tracker", default=None, help="tracker for the remove run")
-    pipe.add_argument("--repeats", type=int, default=1, help="take the best of N runs")
+    pipe.add_argument("--repeats", type=positive_int, default=1, help="take the best of N runs")
     pipe.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pipe.set_defaults(func=run_pipeline)
     mem = bsub.add_parser("memory", parents=[common],

@@ -11,6 +11,10 @@ EVALUATIONS = {
     "tracking": ("tracking.evaluate", "mask tracking J, F, coverage and area ratio on clips"),
     "completion": ("moebius_video.eval.completion", "video completion PSNR/SSIM/flicker on clips"),
     "image": ("moebius_video.eval.image", "image inpainting quality of the shipped model"),
+    "removal": (
+        "moebius_video.eval.removal_repro",
+        "issue 13: does remove change the scene away from a pasted dog (box.mp4)?",
+    ),
 }
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from moebius_video.cli import signals
 from moebius_video.cli.argtypes import (
     box,
+    camera,
     dilation,
     input_path,
     input_spec,
@@ -75,7 +76,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "preview (keys: s select the object, r reset, q or Esc quit). Latency is kept "
         "bounded: the newest frame wins and dropped frames are counted.",
     )
-    w.add_argument("--device", default="0",
+    w.add_argument("--device", type=camera, default="0",
                    help="camera index (default 0), or 'fake' for a generated scene")
     w.add_argument("--size", type=size, default=None, metavar="WxH",
                    help="requested capture size (the camera may pick another)")

@@ -48,9 +48,11 @@ class LiveBenchRow:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's flags."""
+    from moebius_video.cli.argtypes import positive_float, positive_int
+
     parser.add_argument("--sizes", default="640x360,1280x720", help="comma-separated WxH list")
-    parser.add_argument("--frames", type=int, default=120, help="frames per run")
-    parser.add_argument("--fps", type=float, default=30.0, help="source rate of the latency runs")
+    parser.add_argument("--frames", type=positive_int, default=120, help="frames per run")
+    parser.add_argument("--fps", type=positive_float, default=30.0, help="source rate of the latency runs")
     parser.add_argument("--fill", default=DEFAULT_LIVE_FILLER, help="filler")
     parser.add_argument("--tracker", default=None, help="tracker (default: the package's)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -450,6 +450,8 @@ def format_table(report: CompletionReport, per_clip: bool = False) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``moebius-video eval completion`` to ``parser``."""
+    from moebius_video.cli.argtypes import dilation, non_negative_int
+
     parser.add_argument("data_dir", type=Path, help="folder with clips/ (and objects/), e.g. ../shared/data")
     parser.add_argument("--fill", nargs="+", default=list(DEFAULT_FILLERS), metavar="NAME",
                         help="fillers to evaluate, each NAME or NAME:key=value,... "
@@ -462,10 +464,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="WIDTHxHEIGHT the frames are resized to, or 'native' (default: %(default)s)")
     parser.add_argument("--native", action="store_true", help="same as --size native")
     parser.add_argument("--clips", nargs="*", default=[], help="only these clips")
-    parser.add_argument("--max-clips", type=int, default=0, help="at most N clips (0 = all)")
-    parser.add_argument("--max-frames", type=int, default=0, help="at most N frames per clip (0 = all)")
-    parser.add_argument("--dilate", type=int, default=4, help="mask dilation in px (default: %(default)s)")
-    parser.add_argument("--lookahead", type=int, default=8,
+    parser.add_argument("--max-clips", type=non_negative_int, default=0, help="at most N clips (0 = all)")
+    parser.add_argument("--max-frames", type=non_negative_int, default=0, help="at most N frames per clip (0 = all)")
+    parser.add_argument("--dilate", type=dilation, default=4, help="mask dilation in px (default: %(default)s)")
+    parser.add_argument("--lookahead", type=non_negative_int, default=8,
                         help="lookahead of the *-offline fillers (default: %(default)s)")
     parser.add_argument("--per-clip", action="store_true", help="also print one row per clip")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the report as JSON")

@@ -537,14 +537,17 @@ def write_examples(
                 comp[s.mask] = tile[s.mask]
                 tile = comp
             grid[y : y + h, x : x + w] = tile
+    from moebius_video.io.paths import write_file
+
     out = Path(path)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        ok = cv2.imwrite(str(out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     except OSError as error:
         raise OutputError(f"cannot write {str(out)!r}: {error}") from None
+    ok, data = cv2.imencode(out.suffix or ".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise OutputError(f"cannot write {str(out)!r}")
+        raise OutputError(f"cannot encode {str(out)!r}")
+    write_file(out, data)  # every byte checked: a full disk is an error, not a short file
     return out
 
 
@@ -564,26 +567,28 @@ def _int_list(text: str, flag: str) -> tuple[int, ...]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``moebius-video eval image`` to ``parser``."""
+    from moebius_video.cli.argtypes import non_negative_float, non_negative_int, positive_int
+
     parser.add_argument("data_dir", type=Path, help="folder with the held-out photos and clips, e.g. ../shared/data")
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help="model folder or name for MoebiusInpaintingPipeline.from_pretrained "
                         "(default: %(default)s, the shipped model)")
     parser.add_argument("--no-model", action="store_true", help="run the OpenCV baselines only")
     parser.add_argument("--steps", default="1,4,20", help="comma-separated model step counts (default: %(default)s)")
-    parser.add_argument("--guidance", type=float, default=None,
+    parser.add_argument("--guidance", type=non_negative_float, default=None,
                         help="guidance weight (default: the model's recommended value, else 1.0)")
     parser.add_argument("--sizes", default="256,512", help="comma-separated square crop sizes (default: %(default)s)")
-    parser.add_argument("--count", type=int, default=24, help="samples per crop size (default: %(default)s)")
-    parser.add_argument("--count-slow", type=int, default=8,
+    parser.add_argument("--count", type=positive_int, default=24, help="samples per crop size (default: %(default)s)")
+    parser.add_argument("--count-slow", type=non_negative_int, default=8,
                         help="at most N samples for model rows above the default step count "
                         "(0 = no cap; default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of samples and noise (default: %(default)s)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of samples and noise (default: %(default)s)")
     parser.add_argument("--kinds", default="", help="comma-separated mask kinds (default: all)")
     parser.add_argument("--per-kind", action="store_true", help="also print one row per mask kind")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the report as JSON")
     parser.add_argument("--examples", type=Path, default=None, metavar="DIR",
                         help="write before/after grids DIR/image_eval_<size>.png")
-    parser.add_argument("--examples-count", type=int, default=4, help="rows per grid (default: %(default)s)")
+    parser.add_argument("--examples-count", type=positive_int, default=4, help="rows per grid (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:

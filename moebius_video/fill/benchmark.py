@@ -126,15 +126,17 @@ def measure_fill_speed(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of the fill benchmark to ``parser``."""
+    from moebius_video.cli.argtypes import area_fraction, non_negative_int, positive_int
+
     parser.add_argument("--fill", nargs="+", default=["telea", "temporal"], metavar="NAME",
                         help="fillers (NAME or NAME:key=value,...); the first is the baseline "
                         "(default: %(default)s)")
     parser.add_argument("--size", default="640x360", help="WIDTHxHEIGHT (default: %(default)s)")
-    parser.add_argument("--hole", type=float, default=0.10, help="hole area fraction (default: %(default)s)")
+    parser.add_argument("--hole", type=area_fraction, default=0.10, help="hole area fraction (default: %(default)s)")
     parser.add_argument("--frames", type=Path, default=None, metavar="DIR",
                         help="folder of real frames (default: a generated panning texture)")
-    parser.add_argument("-n", "--num-frames", type=int, default=60, help="frames (default: %(default)s)")
-    parser.add_argument("--lookahead", type=int, default=8, help="lookahead of *-offline fillers")
+    parser.add_argument("-n", "--num-frames", type=positive_int, default=60, help="frames (default: %(default)s)")
+    parser.add_argument("--lookahead", type=non_negative_int, default=8, help="lookahead of *-offline fillers")
 
 
 def run(args: argparse.Namespace) -> int:

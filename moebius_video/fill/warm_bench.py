@@ -420,6 +420,15 @@ def format_table(result: WarmBenchResult) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``moebius-video bench warmstart`` to ``parser``."""
+    from moebius_video.cli.argtypes import (
+        area_fraction,
+        dilation,
+        non_negative_float,
+        non_negative_int,
+        positive_int,
+        probability,
+    )
+
     parser.add_argument("--model", default="moebius-tiny",
                         help="model folder, cached repository or shipped name (default: %(default)s)")
     parser.add_argument("--device", default=None, help="cpu, cuda... (default: CUDA if available)")
@@ -433,19 +442,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "of a pasted cut-out")
     parser.add_argument("--object", type=Path, default=None, metavar="PNG",
                         help="RGBA cut-out to paste (default: the first of objects/ near the clip)")
-    parser.add_argument("-n", "--num-frames", type=int, default=30, help="frames (default: %(default)s)")
+    parser.add_argument("-n", "--num-frames", type=positive_int, default=30, help="frames (default: %(default)s)")
     parser.add_argument("--size", default="432x240", help="WIDTHxHEIGHT (default: %(default)s)")
-    parser.add_argument("--hole", type=float, default=0.05,
+    parser.add_argument("--hole", type=area_fraction, default=0.05,
                         help="hole area fraction of the synthetic frames (default: %(default)s)")
-    parser.add_argument("--dilate", type=int, default=4, help="mask dilation in px (default: %(default)s)")
-    parser.add_argument("--strength", type=float, default=0.5, help="warm strength s (default: %(default)s)")
-    parser.add_argument("--steps", type=int, default=None,
+    parser.add_argument("--dilate", type=dilation, default=4, help="mask dilation in px (default: %(default)s)")
+    parser.add_argument("--strength", type=probability, default=0.5, help="warm strength s (default: %(default)s)")
+    parser.add_argument("--steps", type=positive_int, default=None,
                         help="step budget N (default: the model's recommended count)")
-    parser.add_argument("--guidance", type=float, default=None, help="guidance (default: the model's)")
-    parser.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
+    parser.add_argument("--guidance", type=non_negative_float, default=None, help="guidance (default: the model's)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="noise seed (default: %(default)s)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
                         help="methods to compare (cold-N is always run)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch intra-op threads")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the result as JSON")
 
 

@@ -916,6 +916,11 @@ def _check_target(path: Path, *, folder: bool, overwrite: bool, inputs: list[Pat
     for source in inputs:
         if _same_file(path, source):
             raise OutputError(f"output {path} is the input; refusing to overwrite it")
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise OutputError(
+            f"output {path} exists and is not a regular file or folder (a device or pipe); "
+            "refusing to replace it"
+        )
     parent = path.resolve().parent
     if not parent.is_dir():
         raise OutputError(f"cannot write {path}: the directory {parent} does not exist")

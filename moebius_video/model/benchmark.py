@@ -46,6 +46,8 @@ SD_VAE_CONFIG = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the benchmark's flags to ``parser``."""
+    from moebius_video.cli.argtypes import non_negative_int, positive_int
+
     parser.add_argument(
         "--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)"
     )
@@ -60,15 +62,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=1, help="images per step (CFG doubles it)"
     )
-    parser.add_argument("--steps", type=int, default=3, help="timed UNet steps (default: 3)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed warm-up steps (default: 1)")
+    parser.add_argument("--steps", type=positive_int, default=3, help="timed UNet steps (default: 3)")
+    parser.add_argument("--warmup", type=non_negative_int, default=1, help="untimed warm-up steps (default: 1)")
     parser.add_argument(
         "--image-steps", type=int, default=20, help="steps per image for the per-image figure"
     )
     parser.add_argument("--no-vae", action="store_true", help="skip the VAE timing")
     parser.add_argument("--channels-last", action="store_true", help="channels-last weights")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
 
 
 @dataclass

@@ -126,7 +126,7 @@ class BatchReport:
         runner: What ran the jobs (``ray local, 2 workers``, ``ray auto``, ``sequential``).
         seconds: Wall time of the run, Ray's start-up included.
         startup_seconds: Time to start (or join) Ray.
-        state: ``finished`` or ``interrupted``.
+        state: ``finished``, ``interrupted`` (Ctrl-C) or ``stopped by an error``.
         path: Where the report was written.
     """
 
@@ -502,8 +502,11 @@ def run_batch(
                 report.runner = "sequential"
                 _run_sequential(run, todo)
             report.state = "finished"
-        except BaseException:
+        except KeyboardInterrupt:
             report.state = "interrupted"
+            raise
+        except BaseException:
+            report.state = "stopped by an error"  # e.g. a cluster that cannot be joined
             raise
         finally:
             run.write(force=True)

@@ -69,29 +69,3 @@ def check_mask(
     if not allow_empty and not out.any():
         raise TrackingError(f"{name} is empty: it marks no object pixel")
     return np.ascontiguousarray(out)
-
-
-def positive_int_arg(text: str) -> int:
-    """argparse ``type=``: an integer >= 1 (a bad value is a usage error, exit 2)."""
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def non_negative_int_arg(text: str) -> int:
-    """argparse ``type=``: an integer >= 0."""
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value

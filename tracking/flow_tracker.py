@@ -52,6 +52,7 @@ from .base import MaskTracker, TrackState
 from .confidence import DOUBTFUL_BELOW
 from .errors import TrackingError
 from .flow import FlowConfig, downscale, make_flow, working_size
+from .geometry import ellipse_kernel, mask_box
 from .warp import remap_maps
 
 
@@ -167,19 +168,6 @@ def _project(rgb: np.ndarray, proj: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out if out.ndim == 2 else out[..., 0])
 
 
-def _disk(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-
-
-def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """``(x0, y0, x1, y1)`` (exclusive end) of a bool mask, ``None`` when empty."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
-
-
 def _crop(image: np.ndarray, x0: int, y0: int, w: int, h: int, replicate: bool) -> np.ndarray:
     """``image[y0:y0+h, x0:x0+w]`` padded outside the image (replicated border or zeros)."""
     height, width = image.shape[:2]
@@ -233,7 +221,7 @@ def _relative_motion(warped: np.ndarray, flow: np.ndarray) -> np.ndarray:
     mask and of the mask itself; zero when the ring is too small to tell.
     """
     w8 = warped.astype(np.uint8)
-    ring = (cv2.dilate(w8, _disk(8)) > 0) & ~(cv2.dilate(w8, _disk(3)) > 0)
+    ring = (cv2.dilate(w8, ellipse_kernel(8)) > 0) & ~(cv2.dilate(w8, ellipse_kernel(3)) > 0)
     if np.count_nonzero(ring) < 16:
         return np.zeros(2, np.float32)
     return np.median(flow[ring], axis=0) - np.median(flow[warped], axis=0)
@@ -391,7 +379,7 @@ class FlowTracker(MaskTracker):
         self, rgb: np.ndarray, mask: np.ndarray, bins: int
     ) -> tuple[np.ndarray, np.ndarray]:
         idx = color_index(rgb, bins)
-        core = cv2.erode(mask.astype(np.uint8), _disk(1)) > 0
+        core = cv2.erode(mask.astype(np.uint8), ellipse_kernel(1)) > 0
         return (
             histogram(idx, core if core.any() else mask, bins**3),
             histogram(idx, self._band(mask), bins**3),
@@ -613,7 +601,7 @@ class FlowTracker(MaskTracker):
         }
         if proj is not None:
             extras["projection"] = proj
-        box = _bbox(soft >= 0.5)
+        box = mask_box(soft >= 0.5)
         if box is not None:
             x0, y0, x1, y1 = box
             extras["anchor_gray"] = gray[y0:y1, x0:x1].copy()
@@ -644,7 +632,7 @@ class FlowTracker(MaskTracker):
         gray = self._gray(rgb, gray, extras)
         prev_soft = extras["soft"]
         prev_mask = prev_soft >= 0.5
-        box = _bbox(prev_mask)
+        box = mask_box(prev_mask)
         if box is None:
             return self._lost(state, gray, rgb, extras)
         # 1. object translation
@@ -688,9 +676,9 @@ class FlowTracker(MaskTracker):
         # background around it; the previous mask and the reference shape carried by the
         # object's model
         w8 = warped.astype(np.uint8)
-        core = cv2.erode(w8, _disk(2)) > 0
+        core = cv2.erode(w8, ellipse_kernel(2)) > 0
         obj_model, obj_fit = _fit_motion(flow, core if core.any() else warped, (rx0, ry0), (px, py))
-        ring = (cv2.dilate(w8, _disk(12)) > 0) & ~(cv2.dilate(w8, _disk(5)) > 0)
+        ring = (cv2.dilate(w8, ellipse_kernel(12)) > 0) & ~(cv2.dilate(w8, ellipse_kernel(5)) > 0)
         bg_model, _ = _fit_motion(flow, ring, (rx0, ry0), (px, py))
         roi_model = obj_model @ np.array([[1, 0, rx0], [0, 1, ry0], [0, 0, 1]], np.float64)
         carried = (
@@ -739,7 +727,7 @@ class FlowTracker(MaskTracker):
         # a thin object (a tool's handle, a leg) has no core at _MAX_SHRINK px: keep it whole
         thick = float(cv2.distanceTransform(both8, cv2.DIST_L2, 3).max()) if both8.any() else 0
         shrink = int(min(_MAX_SHRINK, max(0.0, thick / 2 - 1)))
-        keep_core = (cv2.erode(both8, _disk(shrink)) > 0) if shrink > 0 else both8 > 0
+        keep_core = (cv2.erode(both8, ellipse_kernel(shrink)) > 0) if shrink > 0 else both8 > 0
         if cfg.motion and bg_model is not None:
             evidence = _motion_evidence(flow, roi_model, bg_model, (rx0, ry0), (px, py))
             if evidence is not None:
@@ -751,8 +739,8 @@ class FlowTracker(MaskTracker):
         # the budget of the reference shape (distance and area)
         reach = carried
         if cfg.max_grow > 0:
-            reach = cv2.dilate(carried8, _disk(cfg.max_grow)) > 0
-            reach |= warped & (cv2.dilate(carried8, _disk(3 * cfg.max_grow)) > 0)
+            reach = cv2.dilate(carried8, ellipse_kernel(cfg.max_grow)) > 0
+            reach |= warped & (cv2.dilate(carried8, ellipse_kernel(3 * cfg.max_grow)) > 0)
         budget_px = max(3.0, cfg.shape_budget * float(np.sqrt(ref_area)))
         off_ref = cv2.distanceTransform((~ref_mask).astype(np.uint8), cv2.DIST_L2, 3)
         allowed = off_ref <= budget_px
@@ -822,7 +810,7 @@ class FlowTracker(MaskTracker):
         out_roi = roi
         if not hold:  # unsure pixels go to the output only (coverage first)
             unsure = logit >= np.log(_OUT_THRESHOLD / (1 - _OUT_THRESHOLD))
-            out_roi = roi | (unsure & reach & (cv2.dilate(roi.view(np.uint8), _disk(2)) > 0))
+            out_roi = roi | (unsure & reach & (cv2.dilate(roi.view(np.uint8), ellipse_kernel(2)) > 0))
         if cfg.color and roi.any() and confidence >= _CONFIDENT:
             fg_new, bg_new = self._models(new_rgb, roi, bins)
             a = _MODEL_RATE
@@ -831,7 +819,7 @@ class FlowTracker(MaskTracker):
         if confidence >= _CONFIDENT and cfg.adapt > 0:
             # the shape follows the mask by at most 1 px per adaptation, the area only when
             # the mask is well within the budget: neither compounds
-            near = cv2.dilate((ref_full >= 0.5).view(np.uint8), _disk(1)) > 0
+            near = cv2.dilate((ref_full >= 0.5).view(np.uint8), ellipse_kernel(1)) > 0
             target = (small & near).astype(np.float32)
             rate = np.where(target > ref_full, cfg.adapt, _SHRINK_RATE * cfg.adapt)
             ref_full = (1 - rate) * ref_full + rate * target

@@ -146,6 +146,14 @@ input_spec.path_role = "input"  # type: ignore[attr-defined]
 output_path.path_role = "output"  # type: ignore[attr-defined]
 
 
+def size_list(text: str) -> list[tuple[int, int]]:
+    """Comma-separated sizes: ``640x360,1280x720``."""
+    sizes = [size(part.strip()) for part in text.split(",") if part.strip()]
+    if not sizes:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT[,WIDTHxHEIGHT...], got {text!r}")
+    return sizes
+
+
 def non_negative_float(text: str) -> float:
     """A number >= 0."""
     value = float(_number(text, float, "a number"))

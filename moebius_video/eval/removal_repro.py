@@ -18,11 +18,8 @@ as a user runs it), and the output is compared with the input away from the dog:
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -85,9 +82,8 @@ def run_repro(
     Returns:
         The :class:`ReproResult`.
     """
-    from tracking.pasted import issue_clip
-
     from moebius_video.engine.remove import EncodeConfig, MaskInput, RemoveConfig, remove_object
+    from tracking.pasted import issue_clip
 
     clip = issue_clip(data_dir, n=frames)
     with tempfile.TemporaryDirectory(prefix="issue13-") as tmp:
@@ -137,46 +133,4 @@ def run_repro(
     )
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``eval removal``.
-
-    Args:
-        parser: the parser.
-    """
-    parser.add_argument("data_dir", type=Path, help="the shared data folder (videos/, objects/)")
-    parser.add_argument("--tracker", default=None, help="tracker (default: the package's)")
-    parser.add_argument("--tol", type=int, default=24, help="levels counted as a change")
-    parser.add_argument("--save", type=Path, default=None, help="folder for side-by-side PNGs")
-    parser.add_argument("--json", action="store_true", help="print JSON")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run from parsed arguments.
-
-    Args:
-        args: see :func:`add_arguments`.
-
-    Returns:
-        0, or 2 when the data is missing.
-    """
-    from tracking import TrackingError
-
-    try:
-        result = run_repro(args.data_dir, args.tracker, args.tol, args.save)
-    except TrackingError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(asdict(result), indent=1))
-        return 0
-    print(
-        f"tracker {result.tracker}: pixels > {FAR_PX} px from the dog changed by > {result.tol} "
-        f"levels: worst frame {100 * result.far_changed_max:.2f} % (frame {result.worst_frame}), "
-        f"mean {100 * result.far_changed_mean:.3f} %; encoder alone: worst "
-        f"{100 * result.noise_max:.2f} %, mean {100 * result.noise_mean:.3f} %; mask collateral "
-        f"worst frame {100 * result.collateral_max:.2f} % of the frame"
-    )
-    return 0
-
-
-__all__ = ["FAR_PX", "ReproResult", "add_arguments", "run", "run_repro"]
+__all__ = ["FAR_PX", "ReproResult", "run_repro"]

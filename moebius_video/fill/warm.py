@@ -49,16 +49,17 @@ import numpy as np
 from moebius_video.errors import InvalidArgumentError
 from moebius_video.fill.base import Filler, FillResult, FutureFrame, check_frame_and_mask
 from moebius_video.fill.flow import (
-    FlowConfig,
+    BackgroundFlowConfig,
     FlowEstimator,
     LowResFrame,
     flow_shape,
     push_pull_fill,
     to_low_res,
 )
-from moebius_video.fill.model import REFERENCE_GUIDANCE, REFERENCE_STEPS, MoebiusFiller
+from moebius_video.fill.moebius import REFERENCE_GUIDANCE, REFERENCE_STEPS, MoebiusFiller
 from moebius_video.fill.opencv import OpenCVFiller
 from moebius_video.fill.temporal import TemporalFiller
+from tracking.geometry import mask_box
 
 logger = logging.getLogger(__name__)
 
@@ -230,14 +231,6 @@ def _sample_flow(flow: np.ndarray, box: tuple[int, int, int, int], size: tuple[i
     return cv2.merge([px + low[..., 0] / sx, py + low[..., 1] / sy])
 
 
-def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    ys = np.flatnonzero(mask.any(axis=1))
-    if ys.size == 0:
-        return None
-    xs = np.flatnonzero(mask.any(axis=0))
-    return int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
-
-
 class WarmStartFiller(Filler):
     """Moebius fill that starts each frame from the previous result (latent warm start).
 
@@ -281,7 +274,7 @@ class WarmStartFiller(Filler):
                 "strength %.3g of %d steps rounds up to all %d steps: warm frames run from "
                 "pure noise (no saving)", config.strength, steps, steps,
             )
-        self._flow_config = FlowConfig(flow_size=config.flow_size)
+        self._flow_config = BackgroundFlowConfig(flow_size=config.flow_size)
         self._temporal = (
             TemporalFiller(flow_size=config.flow_size, spatial=OpenCVFiller("telea"))
             if config.init == "temporal"
@@ -380,9 +373,9 @@ class WarmStartFiller(Filler):
         if static:
             init[mask] = self._prev_out[mask]
             return init
-        box = _bbox(mask)
-        assert box is not None
-        y0, y1, x0, x1 = box
+        found = mask_box(mask)
+        assert found is not None
+        box = y0, y1, x0, x1 = found.yx
         coords = _sample_flow(flow, box, mask.shape)
         warped = cv2.remap(self._prev_out, coords, None, cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
@@ -396,13 +389,11 @@ class WarmStartFiller(Filler):
         cfg = self.config
         if cfg.anchor <= 0 and cfg.detail >= 1:
             return init
-        box = _bbox(mask)
-        assert box is not None
-        extent = max(box[1] - box[0], box[3] - box[2])
+        found = mask_box(mask)
+        assert found is not None
+        extent = max(found.height, found.width)
         margin = max(16, extent // 4)
-        h, w = mask.shape
-        y0, y1 = max(0, box[0] - margin), min(h, box[1] + margin)
-        x0, x1 = max(0, box[2] - margin), min(w, box[3] + margin)
+        y0, y1, x0, x1 = mask_box(mask, margin=margin).yx  # type: ignore[union-attr]
         hole = mask[y0:y1, x0:x1]
         if hole.all():
             return init

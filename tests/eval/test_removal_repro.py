@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from helpers import SHARED_DATA
 
 from moebius_video.eval.removal_repro import run_repro
-
-#: ../shared/data beside the repository (as tests/conftest.py's SHARED_DATA).
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 @pytest.mark.skipif(

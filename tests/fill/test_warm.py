@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from moebius_video.bench.common import panning_frames
 from moebius_video.errors import InvalidArgumentError, InvalidMaskError
+from moebius_video.eval.warmstart import WarmBenchConfig, measure_warm_start, synthetic_clip
 from moebius_video.fill import MoebiusFiller, available_fillers, get_filler
-from moebius_video.fill.benchmark import synthetic_frames
 from moebius_video.fill.warm import WarmStartConfig, WarmStartFiller, warm_schedule
-from moebius_video.fill.warm_bench import WarmBenchConfig, measure_warm_start, synthetic_clip
 from moebius_video.model import MoebiusConfig, MoebiusInpaintingPipeline, MoebiusNetwork
 from moebius_video.model.latent import PixelUnshuffleLatent
 from moebius_video.model.sampling import get_timesteps, make_scheduler
@@ -62,7 +62,7 @@ def _hole(cx: int = 32, cy: int = 24) -> np.ndarray:
 
 
 def _panning(n: int) -> list[np.ndarray]:
-    return synthetic_frames(n, W, H)
+    return panning_frames(n, W, H)
 
 
 @pytest.mark.parametrize(("steps", "strength"), [(4, 0.5), (4, 0.3), (7, 3 / 7), (10, 0.25), (3, 0.01)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from moebius_video.engine.soak import SoakRow, soak, verdict
+from moebius_video.bench.soak import SoakRow, soak, verdict
 
 
 def test_soak_rows_sample_the_running_engine() -> None:

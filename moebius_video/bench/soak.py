@@ -12,20 +12,18 @@ compares the last steady window with the first one after warm-up.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from moebius_video.bench.live import EncodedClip
 from moebius_video.engine.live import LiveConfig, LiveEngine, LiveOutput
-from moebius_video.engine.live_bench import EncodedClip
 from moebius_video.fill import DEFAULT_LIVE_FILLER
 from moebius_video.io.capture import FakeCapture
 from moebius_video.io.stream_out import AVStreamSink
@@ -178,49 +176,18 @@ def verdict(rows: list[SoakRow]) -> str:
             f"(frames in {base.frames_in} and {last.frames_in})")
 
 
-def _header() -> str:
+def header() -> str:
+    """The column titles of :func:`format_row`."""
     return (f"{'out':>7} {'in':>7} {'s':>7} {'RSS MiB':>8} {'threads':>7} {'files':>5} "
             f"{'p50 ms':>7} {'p95 ms':>7} {'max ms':>7} {'fps':>6} {'dropped':>7}")
 
 
-def _line(row: SoakRow) -> str:
+def format_row(row: SoakRow) -> str:
+    """One window as a table row."""
     return (f"{row.frames_out:>7} {row.frames_in:>7} {row.elapsed_s:>7.1f} {row.rss_mib:>8.1f} "
             f"{row.threads:>7} {row.open_files:>5} {row.latency_ms_p50:>7.1f} "
             f"{row.latency_ms_p95:>7.1f} {row.latency_ms_max:>7.1f} {row.fps_out:>6.1f} "
             f"{row.dropped:>7}")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The benchmark's flags."""
-    from moebius_video.cli.argtypes import positive_float, positive_int, size
-
-    parser.add_argument("--frames", type=positive_int, default=20_000,
-                        help="frames to capture (default 20000)")
-    parser.add_argument("--minutes", type=positive_float, default=None,
-                        help="run this long instead of --frames")
-    parser.add_argument("--size", type=size, default=(640, 360), help="WxH (default 640x360)")
-    parser.add_argument("--fps", type=positive_float, default=30.0, help="source rate (default 30)")
-    parser.add_argument("--every", type=positive_int, default=1000,
-                        help="frames captured per row (default 1000)")
-    parser.add_argument("--fill", default=DEFAULT_LIVE_FILLER, help="filler")
-    parser.add_argument("--tracker", default=None, help="tracker (default: the package's)")
-    parser.add_argument("--json", action="store_true", help="print JSON rows at the end")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run the soak, printing a row per window as it is measured, then the verdict."""
-    width, height = args.size
-    if not args.json:
-        print(_header(), flush=True)
-    rows = soak(frames=None if args.minutes else args.frames, minutes=args.minutes, width=width,
-                height=height, fps=args.fps, every=args.every, fill=args.fill,
-                tracker=args.tracker,
-                on_row=(lambda row: None) if args.json else (lambda row: print(_line(row), flush=True)))
-    if args.json:
-        print(json.dumps([asdict(r) for r in rows], indent=2))
-    else:
-        print(verdict(rows))
-    return 0
-
-
-__all__ = ["SoakRow", "add_arguments", "run", "soak", "verdict"]
+__all__ = ["SoakRow", "format_row", "header", "soak", "verdict"]

@@ -585,11 +585,19 @@ def ray_session(config: BatchConfig) -> Iterator[tuple[str, float]]:
         with _quiet_logger("ray", logging.ERROR):
             ray.init(**kwargs)
     except ConnectionError as error:
+        if config.address is None:
+            raise MoebiusError(f"Ray could not start: {_first_line(str(error))}") from None
         raise MoebiusError(
             f"cannot join the Ray cluster at {config.address}: {_first_line(str(error))} "
             "(is `ray start --head` running there? A cluster with token authentication also "
             "needs its token here, ~/.ray/auth_token, and RAY_AUTH_MODE=token with an "
             "explicit address)"
+        ) from None
+    except Exception as error:  # noqa: BLE001 - Ray's start-up errors are plain Exceptions
+        # e.g. "The current node timed out during startup" on an overloaded machine.
+        raise MoebiusError(
+            f"Ray could not start: {_first_line(str(error))} (run the command again, or use "
+            "--no-ray)"
         ) from None
     try:
         if config.address is not None:

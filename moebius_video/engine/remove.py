@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -557,6 +557,7 @@ def remove_object(
     save_masks: str | Path | None = None,
     filler: Filler | None = None,
     progress: bool | None = None,
+    callback: Callable[[int, int | None], None] | None = None,
 ) -> RemoveResult:
     """Remove the masked object from a video file or a folder of frames.
 
@@ -572,6 +573,9 @@ def remove_object(
             dilated ones), as PNG 0/255 named like the frames.
         filler: A ready filler; by default ``config.fill`` is built.
         progress: Show a progress bar (``None`` = only on a terminal).
+        callback: Called after every written frame with ``(frames done, frames expected or
+            None)``, in the caller's thread. An exception it raises stops the removal (the
+            unfinished output is deleted) and propagates: that is how a caller cancels.
 
     Returns:
         What was done, with timings and warnings.
@@ -637,6 +641,8 @@ def remove_object(
                 result.timings.encode += time.perf_counter() - t0
                 result.frames += 1
                 bar.update(1)
+                if callback is not None:
+                    callback(result.frames, total)
         if result.frames == 0:
             raise InvalidArgumentError(
                 f"no frames to process in {input}"

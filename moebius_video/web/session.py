@@ -36,6 +36,7 @@ from moebius_video.errors import (
     InvalidMaskError,
     MoebiusError,
     OutputError,
+    VideoDecodeError,
     VideoOpenError,
 )
 from moebius_video.io.random_access import RandomAccessVideo, open_random_access
@@ -680,6 +681,15 @@ class EditSession:
                     )
                 finally:
                     shutil.rmtree(folder, ignore_errors=True)
+                if result.frames < self.num_frames:
+                    # The file failed part way (damaged, or changed since it was opened):
+                    # a shorter video is not what the user reviewed.
+                    out.unlink(missing_ok=True)
+                    why = "; ".join(result.warnings[:2]) or "the decoder stopped early"
+                    raise VideoDecodeError(
+                        f"{self.path.name} could be decoded only up to frame {result.frames} "
+                        f"of {self.num_frames} ({why}); no result was written"
+                    )
                 with self.lock:
                     old = self.result
                     self.result = _Result(out, generation, result.frames, fill,

@@ -286,8 +286,16 @@ async function onPointerUp(e) {
   }
 }
 
+// Marks in flight (the tests wait for none).
+let pendingMarks = 0;
+function busy(delta) {
+  pendingMarks += delta;
+  document.body.dataset.marks = String(pendingMarks);
+}
+
 async function markBox(box) {
   const index = S.frame;
+  busy(1);
   try {
     let blob;
     if ($("snap").checked) {
@@ -309,10 +317,12 @@ async function markBox(box) {
     if (index === S.frame) await loadMask(index);
     render(); drawTimeline();
   } catch (e) { say(e.message); render(); }
+  finally { busy(-1); }
 }
 
 async function commitMask() {
   const index = S.frame;
+  busy(1);
   const blob = await new Promise((r) => S.mask.toBlob(r, "image/png"));
   try {
     const data = await api("PUT", sessionUrl(`/keyframes/${index}`), blob, { type: "image/png" });
@@ -321,7 +331,7 @@ async function commitMask() {
   } catch (e) {
     say(e.message);
     if (index === S.frame) await loadMask(index).catch(() => {});
-  }
+  } finally { busy(-1); }
   updateKeyUi(); render(); drawTimeline();
 }
 
@@ -613,9 +623,25 @@ function keydown(e) {
   e.preventDefault();
 }
 
+// Wired at once (before the configuration arrives), so that nothing reaches the browser's
+// default actions (a form submitted natively would reload the page).
+const ready = (async () => {
+  S.cfg = await api("GET", "/api/config");
+})();
+$("open-form").onsubmit = (e) => {
+  e.preventDefault();
+  const p = $("path").value.trim();
+  if (p) ready.then(() => openPath(p), (err) => say(err.message));
+};
+$("upload").onchange = (e) => {
+  const file = e.target.files[0];
+  e.target.value = "";
+  if (file) ready.then(() => upload(file), (err) => say(err.message));
+};
+
 async function main() {
   try {
-    S.cfg = await api("GET", "/api/config");
+    await ready;
   } catch (e) { say(e.message); return; }
   $("version").textContent = "moebius-video " + S.cfg.version;
   for (const [id, names, value] of [["fill", S.cfg.fills, S.cfg.fill], ["tracker", S.cfg.trackers, S.cfg.tracker]]) {
@@ -623,8 +649,6 @@ async function main() {
     for (const name of names) select.add(new Option(name, name, false, name === value));
   }
   $("dilate").value = S.cfg.dilate;
-  $("open-form").onsubmit = (e) => { e.preventDefault(); const p = $("path").value.trim(); if (p) openPath(p); };
-  $("upload").onchange = (e) => { if (e.target.files[0]) upload(e.target.files[0]); e.target.value = ""; };
   $("slider").oninput = (e) => { stopPlaying(); showFrame(+e.target.value); };
   $("prev").onclick = () => showFrame(S.frame - 1);
   $("next").onclick = () => showFrame(S.frame + 1);
@@ -666,4 +690,4 @@ async function main() {
   }
 }
 
-main();
+main().finally(() => { document.body.dataset.ready = "1"; });

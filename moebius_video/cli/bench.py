@@ -15,6 +15,8 @@ COMPONENT_BENCHMARKS = {
     "fill": ("moebius_video.fill.benchmark", "filler frames/s against OpenCV Telea"),
     "live": ("moebius_video.engine.live_bench",
              "live glass-to-glass latency and frames/s at 640x360 and 1280x720"),
+    "batch": ("moebius_video.batch.bench",
+              "many clips as a batch on Ray against remove on each in sequence"),
     "warmstart": ("moebius_video.fill.warm_bench",
                   "latent warm start vs cold start: steps, ms and flicker per frame"),
 }

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from moebius_video.cli.argtypes import positive_int, size
+
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add ``demo`` to the subcommands."""
@@ -20,8 +22,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument("-o", "--out-dir", type=Path, default=Path("moebius-demo"),
                    help="folder for the demo's files (default ./moebius-demo)")
-    p.add_argument("--size", default="640x360", metavar="WxH", help="clip size (default 640x360)")
-    p.add_argument("--frames", type=int, default=90, help="number of frames (default 90)")
+    p.add_argument("--size", type=size, default="640x360", metavar="WxH", help="clip size (default 640x360)")
+    p.add_argument("--frames", type=positive_int, default=90, help="number of frames (default 90)")
     p.add_argument("--fill", default=DEFAULT_FILLER, metavar="NAME", help="filler to use")
     p.add_argument("--tracker", default=None, metavar="NAME", help="tracker to use")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from moebius_video.engine.remove import RemoveConfig
     from moebius_video.synthetic import SceneConfig
 
-    width, height = parse_size(args.size)
+    width, height = args.size
     result = run_demo(
         args.out_dir,
         scene=SceneConfig(width=width, height=height, num_frames=args.frames),

@@ -7,21 +7,10 @@ import sys
 import threading
 from pathlib import Path
 
-from moebius_video.cli.argtypes import positive_float, positive_int
+from moebius_video.cli.argtypes import port, positive_float, positive_int
 from moebius_video.errors import InvalidArgumentError
 
 DEFAULT_PORT = 8765
-
-
-def tcp_port(text: str) -> int:
-    """A TCP port, 0 (any free port) to 65535."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, got {value}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -39,7 +28,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    "read by remove --keyframes)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=tcp_port, default=DEFAULT_PORT,
+    p.add_argument("--port", type=port, default=DEFAULT_PORT,
                    help=f"port (default {DEFAULT_PORT}; 0 = any free port)")
     p.add_argument("--open", action="store_true", help="open the editor in the default browser")
     p.add_argument("--root", type=Path, metavar="DIR",
@@ -113,4 +102,4 @@ def run_edit(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["register", "run_edit", "tcp_port"]
+__all__ = ["register", "run_edit"]

@@ -18,9 +18,22 @@ from typing import Protocol
 
 import numpy as np
 
-from moebius_video.cli.argtypes import non_negative_int, positive_float, positive_int
+from moebius_video.cli import signals
+from moebius_video.cli.argtypes import (
+    box,
+    dilation,
+    input_path,
+    input_spec,
+    non_negative_int,
+    output_path,
+    port,
+    positive_float,
+    positive_int,
+    size,
+)
 from moebius_video.errors import InvalidArgumentError, OutputError
-from moebius_video.io.masks import DEFAULT_DILATE, parse_box
+from moebius_video.io.masks import DEFAULT_DILATE
+from moebius_video.io.urls import redact
 
 logger = logging.getLogger("moebius_video.cli")
 
@@ -33,10 +46,10 @@ def _add_common_live_arguments(p: argparse.ArgumentParser, *, box_required: bool
 
     what = p.add_argument_group("what to remove")
     which = what.add_mutually_exclusive_group(required=box_required)
-    which.add_argument("--box", metavar="X,Y,W,H", help="box around the object on the first frame")
-    which.add_argument("--mask", type=Path, metavar="PNG",
+    which.add_argument("--box", type=box, metavar="X,Y,W,H", help="box around the object on the first frame")
+    which.add_argument("--mask", type=input_path, metavar="PNG",
                        help="mask of the first frame (white = remove)")
-    what.add_argument("--dilate", type=non_negative_int, default=DEFAULT_DILATE, metavar="N",
+    what.add_argument("--dilate", type=dilation, default=DEFAULT_DILATE, metavar="N",
                       help=f"grow the mask by N pixels (default {DEFAULT_DILATE})")
     what.add_argument("--fill", default=DEFAULT_LIVE_FILLER, metavar="NAME",
                       help=f"causal filler (default {DEFAULT_LIVE_FILLER})")
@@ -48,7 +61,7 @@ def _add_common_live_arguments(p: argparse.ArgumentParser, *, box_required: bool
                      help="stop after N captured frames")
     run.add_argument("--duration", type=positive_float, default=None, metavar="S",
                      help="stop after S seconds")
-    run.add_argument("--http", type=non_negative_int, default=None, metavar="PORT",
+    run.add_argument("--http", type=port, default=None, metavar="PORT",
                      help="also serve before/after to a browser at http://127.0.0.1:PORT/ "
                      "(0 = any free port)")
     run.add_argument("-y", "--overwrite", action="store_true", help="replace an existing output file")
@@ -64,9 +77,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     w.add_argument("--device", default="0",
                    help="camera index (default 0), or 'fake' for a generated scene")
-    w.add_argument("--size", default=None, metavar="WxH",
+    w.add_argument("--size", type=size, default=None, metavar="WxH",
                    help="requested capture size (the camera may pick another)")
-    w.add_argument("-o", "--output", default=None, metavar="FILE|URL",
+    w.add_argument("-o", "--output", type=output_path, default=None, metavar="FILE|URL",
                    help="also record/send the result (a file, udp://, rtmp://...)")
     w.add_argument("--no-preview", action="store_true",
                    help="no window (headless; stop with Ctrl-C, --max-frames or --duration)")
@@ -80,8 +93,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "http://...). A lost network stream is reopened with backoff, then the command "
         "exits with an error (what was received is kept).",
     )
-    s.add_argument("input", help="URL or file")
-    s.add_argument("output", help="file or URL")
+    s.add_argument("input", type=input_spec, help="URL or file")
+    s.add_argument("output", type=output_path, help="file or URL")
     _add_common_live_arguments(s, box_required=True)
     s.add_argument("--mode", choices=("auto", "live", "all"), default="auto",
                    help="live: newest frame wins (drops counted); all: every frame in order; "
@@ -93,8 +106,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="reopen a lost stream up to N times (default 3; 0 = never)")
     s.add_argument("--reconnect-delay", type=positive_float, default=0.5, metavar="S",
                    help="first reconnect delay in seconds, doubled each time (default 0.5)")
-    s.add_argument("--reconnect-on-end", action="store_true",
-                   help="treat the end of a network stream as a loss (reconnect)")
+    s.add_argument("--reconnect-on-end", action=argparse.BooleanOptionalAction, default=True,
+                   help="a network stream that ends before any stated duration (the sender "
+                   "stopped or died) is lost and reopened like a stall (default); with "
+                   "--no-reconnect-on-end such an end is a normal end")
     s.add_argument("--open-timeout", type=positive_float, default=5.0, metavar="S",
                    help="seconds to connect (default 5)")
     s.add_argument("--read-timeout", type=positive_float, default=3.0, metavar="S",
@@ -220,7 +235,7 @@ def _first_mask(args: argparse.Namespace) -> tuple[np.ndarray | None, tuple[int,
     from moebius_video.io.masks import load_mask
 
     if args.box:
-        return None, parse_box(args.box)
+        return None, args.box
     if args.mask is not None:
         return load_mask(args.mask), None
     return None, None
@@ -250,7 +265,7 @@ def _live_page(args: argparse.Namespace, engine: object):  # type: ignore[no-unt
     from moebius_video.web.live import LiveView
 
     view = LiveView(status=lambda: _stats_dict(engine), control=engine,  # type: ignore[arg-type]
-                    title=str(getattr(args, "input", None) or "webcam"))
+                    title=redact(str(getattr(args, "input", None) or "webcam")))
     server = serve_live(view, port=args.http)
     print(f"moebius-video: live view at {server.url}", file=sys.stderr, flush=True)
     return server, [view.observe]
@@ -282,7 +297,7 @@ def _run_engine(args: argparse.Namespace, source: object, target: str | None, mo
         if server is not None:
             server.close()
         raise
-    interrupted = False
+    interrupted: KeyboardInterrupt | None = None
     try:
         engine.start()
         if display is not None:
@@ -291,21 +306,33 @@ def _run_engine(args: argparse.Namespace, source: object, target: str | None, mo
             finally:
                 display.close()
         stats = engine.finish()
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM or SIGHUP (cli.signals)
+        interrupted = interrupt
         stats = engine.stats()
     finally:
         engine.close()
         if server is not None:
             server.close()
-    where = f"wrote {target}; " if target is not None else ""
+    where = f"wrote {redact(target)}; " if target is not None else ""
     print(f"{where}{stats.frames_out} frames out of {stats.frames_in} ({stats.dropped} dropped), "
           f"{stats.fps_out:.1f} frames/s, latency p50 {stats.latency_ms_p50:.0f} ms "
-          f"p95 {stats.latency_ms_p95:.0f} ms", file=sys.stdout)
-    if interrupted:
-        print("moebius-video: stopped by Ctrl-C (outputs were finished)", file=sys.stderr)
-        return 130
+          f"p95 {stats.latency_ms_p95:.0f} ms; ended: {_ending(stats.stop_reason, source, interrupted)}",
+          file=sys.stdout)
+    if interrupted is not None:
+        print(f"moebius-video: stopped by {signals.describe(interrupted)} (outputs were finished)",
+              file=sys.stderr)
+        return signals.exit_code(interrupted)
     return 0
+
+
+def _ending(reason: str, source: object, interrupted: KeyboardInterrupt | None) -> str:
+    """Why a live run ended, in words (the end of a file is not the loss of a stream)."""
+    if interrupted is not None:
+        return f"stopped by {signals.describe(interrupted)}"
+    if reason == "end":
+        return getattr(source, "end_note", "") or "end of the input"
+    return {"max_frames": "--max-frames reached", "duration": "--duration reached",
+            "stopped": "stopped by the user"}.get(reason, reason)
 
 
 def _fake_webcam(size: tuple[int, int]):  # type: ignore[no-untyped-def]
@@ -320,10 +347,9 @@ def _fake_webcam(size: tuple[int, int]):  # type: ignore[no-untyped-def]
 
 def run_webcam(args: argparse.Namespace, *, display: Display | None = None) -> int:
     """``moebius-video webcam``."""
-    from moebius_video.cli.demo import parse_size
     from moebius_video.io.capture import WebcamCapture
 
-    size = parse_size(args.size) if args.size else None
+    size = args.size
     if not args.no_preview and display is None:
         display = OpenCVDisplay()  # fails early, with a clear message, when headless
     try:

@@ -59,7 +59,13 @@ from moebius_video.errors import (
 from moebius_video.fill import DEFAULT_LIVE_FILLER, Filler, get_filler
 from moebius_video.io.capture import LIVE_TIME_BASE, CapturedFrame, CaptureSource
 from moebius_video.io.frames import Frame
-from moebius_video.io.masks import DEFAULT_DILATE, box_mask, dilate_mask, fit_mask
+from moebius_video.io.masks import (
+    DEFAULT_DILATE,
+    box_mask,
+    check_fillable,
+    dilate_mask,
+    fit_mask,
+)
 from moebius_video.io.stream_out import LiveSink
 
 logger = logging.getLogger(__name__)
@@ -315,6 +321,8 @@ class LiveEngine:
         if not check_first_mask(mask, "the mask"):
             self.clear_mask()
             return
+        check_fillable(dilate_mask(mask, self.config.dilate), dilate=self.config.dilate,
+                       where="the mask")
         with self._lock:
             self._pending_mask = (mask, reference, first_frame)
 
@@ -499,7 +507,8 @@ class LiveEngine:
                     captured = self.source.read()
                 except (VideoOpenError, VideoDecodeError) as error:
                     if not self._stop.is_set():
-                        logger.error("%s", error)
+                        # Re-raised by finish(): the caller reports it (once).
+                        logger.debug("source lost: %s", error)
                         self._source_error = error
                         self._set_reason("source lost")
                     return

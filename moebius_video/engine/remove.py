@@ -32,6 +32,7 @@ from moebius_video.io.masks import (
     LOSSY_THRESHOLD,
     MaskFolder,
     box_mask,
+    check_fillable,
     dilate_mask,
     fit_mask,
     iter_mask_video,
@@ -509,6 +510,7 @@ def process_frames(
         result.timings.track += track_seconds
         t0 = time.perf_counter()
         mask = dilate_mask(raw_mask, dilate)
+        check_fillable(mask, dilate=dilate, where=f"frame {frame.index}")
         result.timings.track += time.perf_counter() - t0
         pending.append((frame, mask))
         if len(pending) >= lookahead + batch:
@@ -526,6 +528,7 @@ def _prepared(
     for frame, raw_mask, seconds in pairs:
         t0 = time.perf_counter()
         mask = dilate_mask(raw_mask, dilate)
+        check_fillable(mask, dilate=dilate, where=f"frame {frame.index}")
         filler.prepare(frame.image, mask)
         yield frame, mask, seconds + time.perf_counter() - t0
 
@@ -584,10 +587,22 @@ def remove_object(
         MoebiusError: Bad input or output (the message names it); nothing is left behind.
     """
     from moebius_video.io import open_sink, open_source
+    from moebius_video.io.paths import check_outputs
 
     config = config or RemoveConfig()
     encode = encode or EncodeConfig()
     input = Path(input)
+    # Nothing written may replace something read, whatever ``overwrite`` says.
+    check_outputs(
+        {"output": output, "save_masks": save_masks},
+        {
+            "input": input,
+            "mask": masks.mask if not isinstance(masks.mask, np.ndarray) else None,
+            "keyframes": masks.keyframes,
+            "masks_dir": masks.masks_dir,
+            "mask_video": masks.mask_video,
+        },
+    )
     result = RemoveResult(output=Path(output) if output is not None else None)
     filler = filler or get_filler(config.fill)
     filler.reset()
@@ -601,7 +616,7 @@ def remove_object(
         info = source.info
         if output is not None:
             sink = open_sink(
-                Path(output),
+                output,  # as given: a trailing separator means a folder
                 like=info,
                 codec=encode.codec,
                 crf=encode.crf,
@@ -644,10 +659,12 @@ def remove_object(
                 if callback is not None:
                     callback(result.frames, total)
         if result.frames == 0:
-            raise InvalidArgumentError(
-                f"no frames to process in {input}"
-                + (f" between frames {config.start} and {config.end}" if config.start or config.end else "")
-            )
+            where = ""
+            if config.end is not None:
+                where = f" between frames {config.start} and {config.end - 1}"
+            elif config.start:
+                where = f" from frame {config.start} on"
+            raise InvalidArgumentError(f"no frames to process in {input}{where}")
         t0 = time.perf_counter()
         if sink is not None:
             sink.close()

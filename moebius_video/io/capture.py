@@ -34,6 +34,7 @@ import numpy as np
 
 from moebius_video.errors import InvalidArgumentError, VideoDecodeError, VideoOpenError
 from moebius_video.io.frames import Frame, VideoInfo
+from moebius_video.io.urls import redact
 
 logger = logging.getLogger(__name__)
 
@@ -89,9 +90,15 @@ class CaptureSource(ABC):
 
     Attributes:
         info: Size and nominal rate; valid once the constructor returned.
+        end_note: Once :meth:`read` returned ``None``: how the source ended, in words
+            (``"end of the file"``, ``"the sender closed the stream"``...).
+        complete: Once :meth:`read` returned ``None``: whether that end is the source's
+            genuine end (a file read to its end), rather than a stream that was cut.
     """
 
     info: CaptureInfo
+    end_note: str = ""
+    complete: bool = True
 
     @abstractmethod
     def read(self) -> CapturedFrame | None:
@@ -388,6 +395,7 @@ class StreamCapture(CaptureSource):
         _check_positive("open_timeout", open_timeout)
         _check_positive("read_timeout", read_timeout)
         self.url = str(url)
+        self.name = redact(self.url)  # what messages show: no credentials
         opts = _input_options(self.url, low_latency)
         # FFmpeg's own I/O timeout (microseconds): a blocked network read returns an error.
         opts["rw_timeout"] = str(int(read_timeout * 1_000_000))
@@ -398,13 +406,13 @@ class StreamCapture(CaptureSource):
                                       timeout=(open_timeout, read_timeout))
         except av.error.ExitError as error:  # the open timeout fired
             raise VideoOpenError(
-                f"cannot open {self.url}: no stream within {open_timeout:g} s"
+                f"cannot open {self.name}: no stream within {open_timeout:g} s"
             ) from error
         except (av.error.FFmpegError, OSError) as error:
-            raise VideoOpenError(f"cannot open {self.url}: {error}") from error
+            raise VideoOpenError(f"cannot open {self.name}: {redact(str(error))}") from error
         try:
             if not self._container.streams.video:
-                raise VideoOpenError(f"cannot open {self.url}: no video stream")
+                raise VideoOpenError(f"cannot open {self.name}: no video stream")
             self._stream = self._container.streams.video[0]
             # Frame threading holds frames back (one per thread): slices only, when live.
             self._stream.codec_context.thread_type = "SLICE" if low_latency else "AUTO"
@@ -414,7 +422,7 @@ class StreamCapture(CaptureSource):
                 if r:
                     rate = Fraction(r)
                     break
-            self.info = CaptureInfo(self.url, int(cc.width), int(cc.height), rate,
+            self.info = CaptureInfo(self.name, int(cc.width), int(cc.height), rate,
                                     live=is_network_url(self.url))
         except BaseException:
             self._container.close()
@@ -422,6 +430,17 @@ class StreamCapture(CaptureSource):
         self._frames = self._decode()
         self._index = 0
         self._read_timeout = read_timeout
+        self._last_time: Fraction | None = None
+
+    def _reached_duration(self) -> bool:
+        """Whether the frames decoded reach the duration the stream states (a file served
+        over the network); a live stream states none, so its end is a cut."""
+        duration = self._container.duration  # microseconds, None when unknown (live)
+        if not duration or self._last_time is None:
+            return False
+        start = (self._container.start_time or 0) / 1_000_000
+        step = 1 / self.info.frame_rate if self.info.frame_rate else Fraction(1, 10)
+        return self._last_time - Fraction(start) + 2 * step >= Fraction(duration, 1_000_000)
 
     def _decode(self) -> Iterator[object]:
         import av.error
@@ -431,7 +450,7 @@ class StreamCapture(CaptureSource):
                 try:
                     yield from self._stream.decode(packet)
                 except av.error.InvalidDataError:
-                    logger.debug("%s: undecodable packet skipped", self.url)
+                    logger.debug("%s: undecodable packet skipped", self.name)
         except av.error.FFmpegError as error:
             try:  # the frames still inside the decoder
                 yield from self._stream.decode(None)
@@ -440,22 +459,27 @@ class StreamCapture(CaptureSource):
             if isinstance(error, av.error.ExitError) or "timed out" in str(error).lower():
                 reason = f"no data for {self._read_timeout:g} s (stalled)"
             else:
-                reason = f"stream broke off ({error})"
-            raise VideoDecodeError(f"{self.url}: {reason}") from error
+                reason = f"stream broke off ({redact(str(error))})"
+            raise VideoDecodeError(f"{self.name}: {reason}") from error
 
     def read(self) -> CapturedFrame | None:
         av_frame = next(self._frames, None)
         if av_frame is None:
+            self.complete = self._reached_duration()
+            self.end_note = ("end of the stream (its stated duration was reached)" if self.complete
+                             else "the sender closed the stream")
             return None
         now = time.monotonic()
         image = np.ascontiguousarray(av_frame.to_ndarray(format="rgb24"))  # type: ignore[attr-defined]
         if image.shape[:2] != (self.info.height, self.info.width):
             raise VideoDecodeError(
-                f"{self.url}: frame size changed from {self.info.width}x{self.info.height} to "
+                f"{self.name}: frame size changed from {self.info.width}x{self.info.height} to "
                 f"{image.shape[1]}x{image.shape[0]}"
             )
         pts = av_frame.pts  # type: ignore[attr-defined]
         tb = av_frame.time_base  # type: ignore[attr-defined]
+        if pts is not None and tb is not None:
+            self._last_time = pts * Fraction(tb)
         frame = Frame(self._index, image, pts, Fraction(tb) if tb is not None else None,
                       f"{self._index:05d}")
         self._index += 1
@@ -493,6 +517,7 @@ class FileCapture(CaptureSource):
     def read(self) -> CapturedFrame | None:
         frame = next(self._frames, None)
         if frame is None:
+            self.end_note = "end of the file"
             return None
         due = self._pacer.due(self._index)
         self._index += 1
@@ -516,15 +541,17 @@ class ReconnectPolicy:
         initial_delay: Seconds before the first attempt.
         factor: Each further delay is this much longer...
         max_delay: ...up to this many seconds.
-        reconnect_on_end: Treat the end of the stream as a loss too (live senders that
-            stop); otherwise the end of the stream ends the capture normally.
+        reconnect_on_end: Treat an unexpected end of the stream (the sender closed it
+            before any stated duration was reached: a live sender that died) as a loss, like
+            a stall; otherwise such an end ends the capture normally. A stream that reached
+            its stated duration always ends normally.
     """
 
     attempts: int = 5
     initial_delay: float = 0.5
     factor: float = 2.0
     max_delay: float = 8.0
-    reconnect_on_end: bool = False
+    reconnect_on_end: bool = True
 
     def __post_init__(self) -> None:
         if self.attempts < 0:
@@ -631,7 +658,9 @@ class ReconnectingCapture(CaptureSource):
                 return None
             try:
                 item = self._source.read()
-                cause = "" if item is not None else "stream ended"
+                cause = ""
+                if item is None and not self._source.complete:
+                    cause = f"stream ended unexpectedly ({self._source.end_note})"
             except (VideoDecodeError, VideoOpenError) as error:
                 item, cause = None, str(error)
             if item is not None:
@@ -639,7 +668,13 @@ class ReconnectingCapture(CaptureSource):
                 item.frame.name = f"{self._index:05d}"
                 self._index += 1
                 return item
-            if not cause or (cause == "stream ended" and not self.policy.reconnect_on_end):
+            ended = item is None and cause.startswith("stream ended")
+            if not cause or (ended and not self.policy.reconnect_on_end):
+                self.end_note = self._source.end_note
+                self.complete = self._source.complete
+                if ended:
+                    logger.warning("%s: %s; not reconnecting (--no-reconnect-on-end)",
+                                   self.name, self._source.end_note)
                 self.close()
                 return None
             self.log.losses += 1
@@ -703,7 +738,7 @@ def open_capture(
             lambda: StreamCapture(text, format=format, open_timeout=open_timeout,
                                   read_timeout=read_timeout),
             reconnect or ReconnectPolicy(),
-            name=text,
+            name=redact(text),
         )
     if "://" in text:
         return StreamCapture(text, format=format, open_timeout=open_timeout,

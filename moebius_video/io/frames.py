@@ -29,6 +29,8 @@ class VideoInfo:
         has_audio: Whether the source has an audio stream.
         is_folder: Whether the source is a folder of image files.
         frame_names: For folders, the file stems in natural order; empty for files.
+        pix_fmt: The source's pixel format (``"yuv420p10le"``...); ``""`` when unknown.
+        bit_depth: Bits per sample of the source (8 for most video, 10 for HDR/pro footage).
     """
 
     path: Path
@@ -43,6 +45,8 @@ class VideoInfo:
     has_audio: bool = False
     is_folder: bool = False
     frame_names: tuple[str, ...] = field(default_factory=tuple)
+    pix_fmt: str = ""
+    bit_depth: int = 8
 
 
 @dataclass

@@ -161,10 +161,42 @@ def dilate_mask(mask: np.ndarray, radius: int) -> np.ndarray:
     return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
 
 
-def save_mask(path: Path, mask: np.ndarray) -> None:
-    """Write ``mask`` as an 8-bit PNG with 0 = keep and 255 = removed."""
-    if not cv2.imwrite(str(path), mask.astype(np.uint8) * 255):
-        raise OSError(f"cannot write mask {path}")
+def check_fillable(mask: np.ndarray, *, dilate: int, where: str) -> None:
+    """Refuse a (dilated) mask that covers the whole frame: nothing would be left to fill it from.
+
+    Args:
+        mask: The mask as it will be filled (after dilation).
+        dilate: The dilation radius that was applied (named in the message).
+        where: What the mask is (``"frame 12"``, ``"the box"``...).
+
+    Raises:
+        InvalidMaskError: Every pixel is masked.
+    """
+    if mask.size and mask.all():
+        grown = f", grown by {dilate} px (dilate)," if dilate else ""
+        raise InvalidMaskError(
+            f"{where}: the mask{grown} covers the whole frame: nothing would be left to fill "
+            "it from" + (" (use a smaller --dilate or a smaller mask)" if dilate else "")
+        )
+
+
+def save_mask(path: str | Path, mask: np.ndarray) -> None:
+    """Write ``mask`` as an 8-bit PNG with 0 = keep and 255 = removed.
+
+    The PNG is encoded in memory and written with :func:`~moebius_video.io.paths.write_file`,
+    which checks that every byte reached the disk.
+
+    Raises:
+        OutputError: The file cannot be written (a full disk says "no space left on
+            device"); no partial file is left.
+    """
+    from moebius_video.errors import OutputError
+    from moebius_video.io.paths import write_file
+
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(mask, dtype=np.uint8) * 255)
+    if not ok:
+        raise OutputError(f"PNG encoding failed for mask {path}")
+    write_file(path, data)
 
 
 class MaskFolder:

@@ -37,6 +37,7 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 """File suffixes (lower case) that a frame folder is made of."""
 
 _MAX_WARNINGS = 20
+_SUPPRESSED = "further decoding warnings suppressed"
 _REORDER_WINDOW = 8  # frames held back to repair shuffled timestamps
 _NOT_VIDEO_FORMATS = frozenset({"tty"})  # FFmpeg renders any text file as "ANSI art" video
 _POLL_S = 0.05
@@ -61,17 +62,34 @@ class DecodeStats:
     lost_frames: int = 0
     warnings: list[str] = field(default_factory=list)
 
-    def warn(self, message: str) -> None:
+    _suppressed: int = field(default=0, repr=False)
+
+    def warn(self, message: str, *, summary: bool = False) -> None:
         """Record (and log) a warning; only the first few are kept verbatim.
+
+        After ``_MAX_WARNINGS`` per-packet warnings, one "further warnings suppressed" line
+        is logged and recorded, and the rest are counted. A ``summary`` (the loss report at
+        the end of decoding) is always logged and recorded, with the count of suppressed ones.
 
         Args:
             message: One-line description of the problem.
+            summary: The end-of-decoding summary: never suppressed.
         """
-        if len(self.warnings) < _MAX_WARNINGS:
+        if summary:
+            if self._suppressed:
+                message += f" ({self._suppressed} further warnings were suppressed)"
             self.warnings.append(message)
             logger.warning(message)
-        elif len(self.warnings) == _MAX_WARNINGS:
-            self.warnings.append("further warnings suppressed")
+            return
+        kept = sum(1 for w in self.warnings if w != _SUPPRESSED)
+        if kept < _MAX_WARNINGS:
+            self.warnings.append(message)
+            logger.warning(message)
+            return
+        if self._suppressed == 0:
+            self.warnings.append(_SUPPRESSED)
+            logger.warning("%s (%d shown)", _SUPPRESSED, _MAX_WARNINGS)
+        self._suppressed += 1
 
 
 def natural_key(text: str) -> list[int | str]:
@@ -254,6 +272,11 @@ def _probe_file(path: Path) -> VideoInfo:
         height = stream.codec_context.height
         if rotation in (90, 270):
             width, height = height, width
+        pix_fmt = stream.codec_context.pix_fmt or ""
+        try:
+            bit_depth = max(c.bits for c in av.VideoFormat(pix_fmt).components) if pix_fmt else 8
+        except (ValueError, av.error.FFmpegError):
+            bit_depth = 8
         return VideoInfo(
             path=path,
             width=width,
@@ -266,6 +289,8 @@ def _probe_file(path: Path) -> VideoInfo:
             duration=duration,
             has_audio=bool(container.streams.audio),
             is_folder=False,
+            pix_fmt=pix_fmt,
+            bit_depth=bit_depth,
         )
     finally:
         container.close()
@@ -591,12 +616,19 @@ def _file_frames(
                 if index == 0:
                     raise VideoDecodeError(f"no decodable video frame in {path}")
                 raise VideoDecodeError(
-                    f"no frame in the range [{start}, {end}) of {path} ({index} frames)"
+                    f"no frame {_span_text(start, end)} in {path} (it has {index} frames)"
                 )
         finally:
             container.close()
 
     return produce
+
+
+def _span_text(start: int, end: int | None) -> str:
+    """``from frame 200 on`` / ``between frames 10 and 19`` (no Python ``None`` in messages)."""
+    if end is None:
+        return f"from frame {start} on"
+    return f"between frames {start} and {end - 1}"
 
 
 def _report_loss(
@@ -630,9 +662,13 @@ def _report_loss(
             lost = max(lost, round(missing / step))
     if lost:
         stats.lost_frames = lost
-        stats.warn(f"{path}: decoded {decoded} frames; about {lost} announced frames lost")
+        stats.warn(f"{path}: decoded {decoded} frames; about {lost} announced frames lost",
+                   summary=True)
     elif not demux_ok and stats.frames_decoded:
-        stats.warn(f"{path}: stream ended with an error after {decoded} frames")
+        stats.warn(f"{path}: stream ended with an error after {decoded} frames", summary=True)
+    elif stats.corrupt_packets or stats.corrupt_frames:
+        stats.warn(f"{path}: decoded {decoded} frames; {stats.corrupt_packets} corrupt packets "
+                   f"skipped, {stats.corrupt_frames} frames decoded with errors", summary=True)
 
 
 def _folder_frames(
@@ -659,7 +695,7 @@ def _folder_frames(
             stats.frames_decoded += 1
             yield Frame(index=start + offset, image=image, name=file.stem)
         if stats.frames_decoded == 0:
-            raise VideoDecodeError(f"no readable image in {info.path} (range [{start}, {end}))")
+            raise VideoDecodeError(f"no readable image in {info.path} ({_span_text(start, end)})")
 
     return produce
 
@@ -710,7 +746,7 @@ def open_source(
     if info.is_folder:
         if info.num_frames is not None and start >= info.num_frames:
             raise VideoDecodeError(
-                f"no frame in the range [{start}, {end}) of {path} ({info.num_frames} images)"
+                f"no frame {_span_text(start, end)} in {path} (it has {info.num_frames} images)"
             )
         produce = _folder_frames(info, start, end)
     else:

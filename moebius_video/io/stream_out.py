@@ -27,6 +27,7 @@ import numpy as np
 
 from moebius_video.errors import InvalidArgumentError, OutputError
 from moebius_video.io.frames import Frame
+from moebius_video.io.urls import redact
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ class AVStreamSink:
         if width <= 0 or height <= 0:
             raise InvalidArgumentError(f"output size must be positive, got {width}x{height}")
         self.target = os.fspath(target)
+        self.name = redact(self.target)  # what messages show: no credentials
         self.width, self.height = int(width), int(height)
         fmt = format or output_format(self.target)
         self.is_file = "://" not in self.target or self.target.startswith("file://")
@@ -134,7 +136,7 @@ class AVStreamSink:
             self._container = av.open(open_path, mode="w", format=fmt, options=dict(options or {}))
         except (av.error.FFmpegError, OSError, ValueError) as error:
             self._state = "aborted"
-            raise OutputError(f"cannot open output {self.target}: {error}") from error
+            raise OutputError(f"cannot open output {self.name}: {redact(str(error))}") from error
         try:
             stream = self._container.add_stream(codec, rate=rate)
             stream.width, stream.height = self.width, self.height
@@ -147,11 +149,13 @@ class AVStreamSink:
             if codec in ("libx264", "libx265"):
                 stream.codec_context.options = {"preset": preset, "tune": "zerolatency",
                                                 "crf": str(crf)}
+                if codec == "libx265":  # no "x265 [info]" lines of its own on stderr
+                    stream.codec_context.options |= {"x265-params": "log-level=error"}
             self._stream = stream
             self._container.start_encoding()
         except (av.error.FFmpegError, OSError, ValueError) as error:
             self.abort()
-            raise OutputError(f"cannot set up {codec} output to {self.target}: {error}") from error
+            raise OutputError(f"cannot set up {codec} output to {self.name}: {redact(str(error))}") from error
         except BaseException:
             self.abort()
             raise
@@ -164,7 +168,7 @@ class AVStreamSink:
             OutputError: The output failed (receiver gone, disk full...).
         """
         if self._state != "open":
-            raise OutputError(f"cannot write to {self.target}: the output is {self._state}")
+            raise OutputError(f"cannot write to {self.name}: the output is {self._state}")
         image = frame.image
         if image.dtype != np.uint8 or image.shape != (self.height, self.width, 3):
             raise InvalidArgumentError(
@@ -188,7 +192,7 @@ class AVStreamSink:
             for packet in self._stream.encode(av_frame):
                 self._container.mux(packet)
         except (av.error.FFmpegError, OSError) as error:
-            raise OutputError(f"sending to {self.target} failed: {error}") from error
+            raise OutputError(f"sending to {self.name} failed: {redact(str(error))}") from error
         self.frames_written += 1
 
     def close(self) -> None:
@@ -208,7 +212,7 @@ class AVStreamSink:
         except (av.error.FFmpegError, OSError) as error:
             self._state = "open"
             self.abort()
-            raise OutputError(f"finishing {self.target} failed: {error}") from error
+            raise OutputError(f"finishing {self.name} failed: {redact(str(error))}") from error
         except BaseException:
             self._state = "open"
             self.abort()
@@ -224,7 +228,7 @@ class AVStreamSink:
             try:
                 self._container.close()
             except Exception:  # cleanup must not raise
-                logger.debug("closing %s failed", self.target, exc_info=True)
+                logger.debug("closing %s failed", self.name, exc_info=True)
         if self._final is not None:
             Path(self._open_path).unlink(missing_ok=True)
 

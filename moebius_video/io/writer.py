@@ -8,8 +8,10 @@ file at the target.
 
 Timing is preserved: the output has the source's frames at the source's timestamps
 (shifted so that the first frame is at 0), in the source's time base when the container
-allows it; variable frame rates stay variable. Audio is copied (or re-encoded when the
-container cannot hold its codec) from ``audio_from``, interleaved as video is written.
+allows it; variable frame rates stay variable. Every audio and subtitle stream of
+``audio_from`` is kept (copied, or for audio re-encoded when the container cannot hold its
+codec), in order, with its language and dispositions, interleaved as video is written; a
+stream that cannot be kept is named in a warning.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from av.stream import Discard
 
 from moebius_video.errors import InvalidArgumentError, MoebiusError, OutputError
 from moebius_video.io.frames import Frame, VideoInfo
+from moebius_video.io.paths import describe_os_error, write_file
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +49,9 @@ _VIDEO_CODEC_BY_SUFFIX: dict[str, str] = {
     ".m4v": "libx264",
     ".mov": "libx264",
     ".mkv": "libx264",
-    ".avi": "libx264",
+    # AVI stores no presentation timestamps: H.264 in AVI reads back one frame late (and,
+    # with B-frames, out of order); MPEG-4 Part 2 without B-frames is what AVI holds exactly.
+    ".avi": "mpeg4",
     ".ts": "libx264",
     ".webm": "libvpx-vp9",
 }
@@ -57,6 +62,9 @@ _AUDIO_CODECS_BY_SUFFIX: dict[str, tuple[str, ...]] = {
 _DEFAULT_AUDIO_CODECS = ("aac", "libopus", "libmp3lame")
 _X26X = {"libx264", "libx264rgb", "libx265"}
 _CONSTANT_RATE_SUFFIXES = frozenset({".avi"})
+_QP2LAMBDA = 118  # FFmpeg's FF_QP2LAMBDA: a quantiser as a global_quality value
+#: Containers without presentation timestamps: the encoder must not reorder frames.
+_NO_REORDER_SUFFIXES = frozenset({".avi"})
 # Codecs that any container able to hold audio answers about in ``supported_codecs``.
 _PROBE_CODECS = ("aac", "mp3", "opus", "vorbis", "pcm_s16le", "flac", "h264", "mpeg4")
 _PNG_COMPRESSION = 1  # fast; PNG is lossless at every level
@@ -126,7 +134,7 @@ class _PngFolderEncoder(_Encoder):
         ok, data = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, _PNG_COMPRESSION])
         if not ok:
             raise OutputError(f"PNG encoding failed for frame {name}")
-        data.tofile(self.temp_path / f"{name}.png")
+        write_file(self.temp_path / f"{name}.png", data)
 
     def finish(self) -> None:
         umask = os.umask(0)
@@ -157,46 +165,127 @@ class _PngFolderEncoder(_Encoder):
         shutil.rmtree(self.temp_path, ignore_errors=True)
 
 
-class _AudioCopier:
-    """Muxes the audio of another file into the output, lazily, within a time window.
+class _NullEncoder(_Encoder):
+    """Discards every frame (output ``/dev/null``: process and measure, keep nothing)."""
 
-    A second demuxer reads only the audio stream of ``source``; packets are copied
-    (remuxed) when the output container can hold the codec, else decoded and re-encoded.
+    def __init__(self, target: Path, width: int, height: int) -> None:
+        self.width = width
+        self.height = height
+        self.temp_path = target
+
+    def encode(self, frame: Frame) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+    def commit(self, target: Path, overwrite: bool) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
+
+
+class _Route:
+    """One audio or subtitle stream of the source and where its packets go."""
+
+    def __init__(self, in_stream: av.stream.Stream, out_stream: av.stream.Stream, copy: bool) -> None:
+        self.in_stream = in_stream
+        self.out_stream = out_stream
+        self.copy = copy
+
+
+def _describe_stream(stream: av.stream.Stream) -> str:
+    """``audio stream #2 (aac, fra)`` for messages."""
+    language = (stream.metadata or {}).get("language")
+    details = ", ".join(p for p in (stream.codec_context.name, language) if p and p != "und")
+    return f"{stream.type} stream #{stream.index}" + (f" ({details})" if details else "")
+
+
+class _StreamCopier:
+    """Muxes the audio and subtitle streams of another file into the output, lazily, within
+    the written video's time window.
+
+    Every audio stream (unless ``audio`` is False) and every subtitle stream is kept, in the
+    source's order, with its language and other metadata and its dispositions (default,
+    forced...). Packets are copied (remuxed) when the output container can hold the codec;
+    audio is otherwise decoded and re-encoded; a subtitle stream the container cannot hold
+    is left out with a warning that names it. One demuxer reads the kept streams in file
+    order (they are interleaved by time), so memory stays bounded.
     """
 
-    def __init__(self, source: Path, output: av.container.OutputContainer, suffix: str) -> None:
+    def __init__(
+        self, source: Path, output: av.container.OutputContainer, suffix: str, *, audio: bool = True
+    ) -> None:
         self._input = av.open(str(source), mode="r")
+        self.routes: dict[int, _Route] = {}
+        self.dropped: list[str] = []
+        descriptions: list[str] = []
         try:
-            self._in_stream = self._input.streams.audio[0]
             for stream in self._input.streams:
-                if stream.index != self._in_stream.index:
-                    stream.discard = Discard.all  # demux only the audio
-            name = self._in_stream.codec_context.name
-            self.copy = _container_holds(output, name) is not False
-            if self.copy:
-                self._out = output.add_stream_from_template(self._in_stream)
-                self.description = f"copied ({name})"
-            else:
-                encoder = self._choose_encoder(output, suffix)
-                rate = self._in_stream.codec_context.sample_rate or 48000
-                if "opus" in encoder and rate not in (8000, 12000, 16000, 24000, 48000):
-                    rate = 48000
-                self._out = output.add_stream(encoder, rate=rate)
-                layout = self._in_stream.codec_context.layout
-                if layout is not None and layout.nb_channels in (1, 2):
-                    self._out.layout = layout.name  # type: ignore[union-attr]
-                else:
-                    self._out.layout = "stereo"  # type: ignore[union-attr]
-                self.description = f"re-encoded ({name} -> {encoder})"
+                keep = stream.type == "subtitle" or (stream.type == "audio" and audio)
+                route = self._add_route(stream, output, suffix) if keep else None
+                if route is None:
+                    stream.discard = Discard.all  # demux only what is kept
+                    continue
+                self.routes[stream.index] = route
+                how = "copied" if route.copy else f"re-encoded to {route.out_stream.codec_context.name}"
+                descriptions.append(f"{_describe_stream(stream)} {how}")
         except BaseException:
             self._input.close()
             raise
-        self._time_base = Fraction(self._in_stream.time_base)
-        self._packets: Iterator[av.Packet] = self._input.demux(self._in_stream)
+        self.description = "; ".join(descriptions) or "nothing"
+        kept = [route.in_stream for route in self.routes.values()]
+        self._packets: Iterator[av.Packet] | None = self._input.demux(*kept) if kept else None
         self._pending: av.Packet | None = None
-        self._exhausted = False
+        self._exhausted = not kept
         self.t0: Fraction | None = None
         self.end: Fraction | None = None
+
+    def _add_route(
+        self, stream: av.stream.Stream, output: av.container.OutputContainer, suffix: str
+    ) -> _Route | None:
+        name = stream.codec_context.name
+        if _container_holds(output, name) is not False:
+            try:
+                out = output.add_stream_from_template(stream)
+            except (av.error.FFmpegError, ValueError) as error:
+                if stream.type != "audio":
+                    self._drop(stream, suffix, str(error))
+                    return None
+            else:
+                self._copy_properties(stream, out)
+                return _Route(stream, out, copy=True)
+        if stream.type != "audio":
+            self._drop(stream, suffix, f"{suffix or 'this'} files cannot hold {name}")
+            return None
+        encoder = self._choose_encoder(output, suffix)
+        rate = stream.codec_context.sample_rate or 48000
+        if "opus" in encoder and rate not in (8000, 12000, 16000, 24000, 48000):
+            rate = 48000
+        out = output.add_stream(encoder, rate=rate)
+        layout = stream.codec_context.layout
+        if layout is not None and layout.nb_channels in (1, 2):
+            out.layout = layout.name  # type: ignore[union-attr]
+        else:
+            out.layout = "stereo"  # type: ignore[union-attr]
+        self._copy_properties(stream, out)
+        return _Route(stream, out, copy=False)
+
+    def _drop(self, stream: av.stream.Stream, suffix: str, why: str) -> None:
+        text = f"{_describe_stream(stream)} of {self._input.name} cannot be kept ({why}); left out"
+        self.dropped.append(text)
+        logger.warning("%s", text)
+
+    @staticmethod
+    def _copy_properties(source: av.stream.Stream, out: av.stream.Stream) -> None:
+        for key, value in (source.metadata or {}).items():
+            if key.lower() not in ("handler_name", "vendor_id", "encoder", "duration"):
+                out.metadata[key] = value
+        try:
+            out.disposition = source.disposition
+        except (AttributeError, TypeError, ValueError):  # older PyAV
+            pass
 
     @staticmethod
     def _choose_encoder(output: av.container.OutputContainer, suffix: str) -> str:
@@ -214,54 +303,62 @@ class _AudioCopier:
 
     def _next_packet(self) -> av.Packet | None:
         if self._pending is None and not self._exhausted:
+            assert self._packets is not None
             try:
                 while True:
                     packet = next(self._packets)
-                    if packet.pts is not None or packet.dts is not None:
+                    if packet.stream.index in self.routes and (
+                        packet.pts is not None or packet.dts is not None
+                    ):
                         self._pending = packet
                         break
             except StopIteration:
                 self._exhausted = True
             except av.error.FFmpegError as error:
-                logger.warning("audio of %s ends early: %s", self._input.name, error)
+                logger.warning("audio/subtitles of %s end early: %s", self._input.name, error)
                 self._exhausted = True
         return self._pending
 
     def pump(self, output: av.container.OutputContainer, until: Fraction) -> None:
-        """Mux audio that starts before absolute time ``until`` (seconds, source clock)."""
+        """Mux packets that start before absolute time ``until`` (seconds, source clock)."""
         assert self.t0 is not None
-        shift = round(self.t0 / self._time_base)
         while (packet := self._next_packet()) is not None:
+            route = self.routes[packet.stream.index]
+            time_base = Fraction(route.in_stream.time_base)
             stamp = packet.pts if packet.pts is not None else packet.dts
-            start = stamp * self._time_base
+            start = stamp * time_base
             if start >= until:
                 return
             self._pending = None
-            duration = (packet.duration or 0) * self._time_base
+            duration = (packet.duration or 0) * time_base
             if start + duration <= self.t0 or (self.end is not None and start >= self.end):
                 continue  # outside the written video's span
-            if self.copy:
+            if route.in_stream.type == "subtitle" and start < self.t0:
+                continue  # a subtitle cannot start before the output does
+            shift = round(self.t0 / time_base)
+            if route.copy:
                 if packet.pts is not None:
                     packet.pts -= shift
                 if packet.dts is not None:
                     packet.dts -= shift
-                packet.stream = self._out
+                packet.stream = route.out_stream
                 output.mux(packet)
             else:
-                for frame in self._in_stream.decode(packet):
+                for frame in route.in_stream.decode(packet):
                     if frame.pts is not None:
                         frame.pts -= shift
-                    for out_packet in self._out.encode(frame):
+                    for out_packet in route.out_stream.encode(frame):
                         output.mux(out_packet)
 
     def finish(self, output: av.container.OutputContainer, end: Fraction) -> None:
-        """Mux the rest of the audio up to ``end`` and flush the encoder if any."""
+        """Mux the rest up to ``end`` and flush the re-encoders."""
         self.end = end
         if self.t0 is not None:
             self.pump(output, end)
-            if not self.copy:
-                for out_packet in self._out.encode(None):
-                    output.mux(out_packet)
+            for route in self.routes.values():
+                if not route.copy:
+                    for out_packet in route.out_stream.encode(None):
+                        output.mux(out_packet)
         self.close()
 
     def close(self) -> None:
@@ -282,6 +379,7 @@ class _VideoFileEncoder(_Encoder):
         pix_fmt: str | None,
         frame_rate: Fraction | None,
         audio_from: Path | None,
+        audio: bool = True,
     ) -> None:
         self.width = like.width
         self.height = like.height
@@ -289,7 +387,10 @@ class _VideoFileEncoder(_Encoder):
         self.temp_path = target.with_name(
             f".{target.stem}.partial-{secrets.token_hex(4)}{target.suffix}"
         )
-        codec = codec or _VIDEO_CODEC_BY_SUFFIX.get(suffix, "libx264")
+        if codec is None:
+            codec = _VIDEO_CODEC_BY_SUFFIX.get(suffix, "libx264")
+            if codec == "mpeg4" and (like.width % 2 or like.height % 2):
+                codec = "libx264"  # MPEG-4 Part 2 needs even sizes; x264 has yuv444p
         try:
             av_codec = av.Codec(codec, "w")
         except (av.error.FFmpegError, ValueError) as error:
@@ -298,7 +399,8 @@ class _VideoFileEncoder(_Encoder):
             ) from error
         if av_codec.type != "video":
             raise InvalidArgumentError(f"codec={codec!r} is not a video encoder")
-        pix_fmt = self._choose_pix_fmt(av_codec, pix_fmt, like.width, like.height)
+        pix_fmt = self._choose_pix_fmt(av_codec, pix_fmt, like.width, like.height,
+                                       source_pix_fmt=like.pix_fmt, source_depth=like.bit_depth)
         self.rate = Fraction(frame_rate or like.frame_rate or DEFAULT_FRAME_RATE)
         if like.time_base and suffix not in _CONSTANT_RATE_SUFFIXES:
             self.time_base = Fraction(like.time_base)
@@ -306,7 +408,7 @@ class _VideoFileEncoder(_Encoder):
             self.time_base = 1 / self.rate
 
         self._container: av.container.OutputContainer | None = None
-        self._audio: _AudioCopier | None = None
+        self._audio: _StreamCopier | None = None
         try:
             self._container = av.open(str(self.temp_path), mode="w")
         except (av.error.FFmpegError, OSError, ValueError) as error:
@@ -325,10 +427,22 @@ class _VideoFileEncoder(_Encoder):
             stream.codec_context.time_base = self.time_base
             stream.codec_context.framerate = self.rate
             stream.codec_context.thread_type = "AUTO"
-            stream.codec_context.options = self._codec_options(av_codec.name, crf, preset)
+            stream.codec_context.options = self._codec_options(av_codec.name, crf, preset, suffix)
+            if av_codec.name == "mpeg4":
+                # Constant quantiser (FFmpeg's -q:v): 2 is near-transparent; --crf sets it.
+                stream.codec_context.qscale = True
+                stream.codec_context.global_quality = _QP2LAMBDA * (
+                    2 if crf is None else min(max(crf, 1), 31)
+                )
+            if suffix in _NO_REORDER_SUFFIXES and av_codec.name in ("h264", "libx264", "libx265"):
+                logger.warning(
+                    "%s in %s: frames come back in order (no B-frames) but players start the "
+                    "video one frame late against the audio; the default for %s is mpeg4",
+                    av_codec.name, suffix, suffix,
+                )
             self._stream = stream
             if audio_from is not None:
-                self._audio = self._open_audio(audio_from, container, suffix)
+                self._audio = self._open_audio(audio_from, container, suffix, audio=audio)
             container.start_encoding()  # opens the encoders and writes the header now
         except MoebiusError:
             self.discard()
@@ -350,9 +464,37 @@ class _VideoFileEncoder(_Encoder):
         self._count = 0
 
     @staticmethod
-    def _choose_pix_fmt(codec: av.Codec, pix_fmt: str | None, width: int, height: int) -> str:
+    def _choose_pix_fmt(
+        codec: av.Codec,
+        pix_fmt: str | None,
+        width: int,
+        height: int,
+        *,
+        source_pix_fmt: str = "",
+        source_depth: int = 8,
+    ) -> str:
         formats = [f.name for f in (codec.video_formats or ())]
         odd = width % 2 == 1 or height % 2 == 1
+        if pix_fmt is None and source_depth > 8:
+            # Keep a high bit depth where the encoder can (x264/x265: 10-bit formats).
+            wanted = ["yuv444p10le"] if odd else ["yuv420p10le", "yuv444p10le"]
+            if "444" in source_pix_fmt:
+                wanted = ["yuv444p10le"]
+            elif "422" in source_pix_fmt and not odd:
+                wanted = ["yuv422p10le", *wanted]
+            for name in wanted:
+                if name in formats:
+                    logger.warning(
+                        "the input is %d-bit (%s): the output is %s, but frames are processed "
+                        "with 8 bits per channel, so its gradients can show 8-bit steps",
+                        source_depth, source_pix_fmt, name,
+                    )
+                    return name
+            logger.warning(
+                "the input is %d-bit (%s) but %s cannot encode more than 8 bits here: the "
+                "output is reduced to 8 bits (use --codec libx264 or libx265 to keep 10 bits)",
+                source_depth, source_pix_fmt, codec.name,
+            )
         if pix_fmt is not None:
             if formats and pix_fmt not in formats:
                 raise InvalidArgumentError(
@@ -385,11 +527,25 @@ class _VideoFileEncoder(_Encoder):
         return formats[0]
 
     @staticmethod
-    def _codec_options(name: str, crf: int | None, preset: str | None) -> dict[str, str]:
+    def _codec_options(
+        name: str, crf: int | None, preset: str | None, suffix: str = ""
+    ) -> dict[str, str]:
         options: dict[str, str] = {}
         if name in _X26X:
             options["crf"] = str(18 if crf is None else crf)
             options["preset"] = preset or "medium"
+            if suffix in _NO_REORDER_SUFFIXES:
+                # AVI stores no presentation timestamps: with B-frames the frames come back
+                # out of order and video starts a frame late against the audio.
+                options["bf"] = "0"
+            if name == "libx265":
+                # x265 prints its own "x265 [info]" lines on stderr unless told not to.
+                params = ["log-level=error"]
+                if suffix in _NO_REORDER_SUFFIXES:
+                    params.append("bframes=0")
+                options["x265-params"] = ":".join(params)
+        elif name == "mpeg4":
+            options["bf"] = "0"  # B-frames would need timestamps AVI cannot store
         elif name in ("libvpx-vp9", "libvpx"):
             options["crf"] = str(24 if crf is None else crf)
             options["b"] = "0"  # constant quality
@@ -405,19 +561,24 @@ class _VideoFileEncoder(_Encoder):
 
     @staticmethod
     def _open_audio(
-        audio_from: Path, container: av.container.OutputContainer, suffix: str
-    ) -> _AudioCopier | None:
+        audio_from: Path, container: av.container.OutputContainer, suffix: str, *, audio: bool
+    ) -> _StreamCopier | None:
         try:
             probe_input = av.open(str(audio_from), mode="r")
         except (av.error.FFmpegError, OSError) as error:
             raise OutputError(f"cannot read audio from {audio_from}: {error}") from error
         with probe_input:
-            has_audio = bool(probe_input.streams.audio)
-        if not has_audio:
-            logger.info("%s has no audio stream; writing video only", audio_from)
+            wanted = [s for s in probe_input.streams
+                      if s.type == "subtitle" or (s.type == "audio" and audio)]
+        if not wanted:
+            logger.info("%s has no %s stream; writing video only", audio_from,
+                        "audio or subtitle" if audio else "subtitle")
             return None
-        copier = _AudioCopier(audio_from, container, suffix)
-        logger.info("audio from %s: %s", audio_from, copier.description)
+        copier = _StreamCopier(audio_from, container, suffix, audio=audio)
+        if not copier.routes:
+            copier.close()
+            return None
+        logger.info("from %s: %s", audio_from, copier.description)
         return copier
 
     def _mux_video(self, packets: list[av.Packet]) -> None:
@@ -598,7 +759,7 @@ class FrameSink:
         if isinstance(error, MoebiusError):
             raise error
         if isinstance(error, (av.error.FFmpegError, OSError)):
-            raise OutputError(f"writing {self.path} failed: {error}") from error
+            raise OutputError(f"writing {self.path} failed: {describe_os_error(error)}") from error
         raise error
 
     def write(self, frame: Frame) -> None:
@@ -715,6 +876,28 @@ class FrameSink:
 # --------------------------------------------------------------------------------------
 
 
+def partial_outputs(target: str | os.PathLike[str]) -> list[Path]:
+    """The temporary outputs that writing ``target`` leaves behind when its process is
+    killed (SIGKILL, a crashed machine): ``.<stem>.partial-*<suffix>`` files and
+    ``.<name>.partial-*`` folders beside it. Whoever knows that no writer of ``target``
+    is running (``batch``, which locks its output folder) may delete them.
+    """
+    target = Path(target)
+    parent = target.parent
+    if not parent.is_dir():
+        return []
+    stem, suffix, name = target.stem, target.suffix, target.name
+    found = []
+    for entry in parent.iterdir():
+        n = entry.name
+        if entry.is_dir() and n.startswith(f".{name}.partial-"):
+            found.append(entry)
+        elif (entry.is_file() and n.startswith(f".{stem}.partial-") and n.endswith(suffix)
+              and len(n) == len(f".{stem}.partial-") + 8 + len(suffix)):
+            found.append(entry)
+    return sorted(found)
+
+
 def _is_folder_target(raw: str, path: Path) -> bool:
     seps = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
     return raw[-1:] in seps or path.is_dir() or path.suffix == ""
@@ -768,7 +951,8 @@ def open_sink(
     """Open an output for frames: a video file, or a folder of PNG files.
 
     ``path`` is a folder (lossless ``<frame.name>.png`` files) when it ends with a path
-    separator, is an existing directory, or has no suffix; otherwise a video file whose
+    separator, is an existing directory, or has no suffix; ``/dev/null`` discards the
+    frames (to process and measure only); otherwise a video file whose
     container follows the suffix. The output has ``like``'s width and height (odd sizes
     included: x264 then uses yuv444p), the frames' timestamps relative to the first frame
     (variable rates preserved) and the audio of ``audio_from``.
@@ -776,12 +960,14 @@ def open_sink(
     Args:
         path: Output file or folder.
         like: Description of the source (size, frame rate, time base).
-        codec: FFmpeg encoder; default libx264 (libvpx-vp9 for .webm).
+        codec: FFmpeg encoder; default libx264 (libvpx-vp9 for .webm, mpeg4 without
+            B-frames for .avi, which stores no presentation timestamps).
         crf: Constant-quality level; default 18 for x264/x265 (visually lossless).
         preset: Encoder speed preset; default ``"medium"`` for x264/x265.
         pix_fmt: Pixel format; default yuv420p, yuv444p for odd sizes.
-        audio_from: File whose audio is copied into the output (usually the input).
-        audio: Set to False to write video only.
+        audio_from: File whose audio and subtitle streams are copied into the output
+            (usually the input).
+        audio: Set to False to leave the audio out (subtitles are still kept).
         overwrite: Replace an existing output.
         frame_rate: Output frame rate for frames without timestamps (folder sources);
             default ``like.frame_rate`` or 25.
@@ -799,6 +985,10 @@ def open_sink(
     raw = os.fspath(path)
     if not raw:
         raise InvalidArgumentError("output path is empty")
+    if raw == "-":
+        raise InvalidArgumentError(
+            "writing to standard output (-) is not supported; give a file or a folder"
+        )
     target = Path(raw)
     if like.width <= 0 or like.height <= 0:
         raise InvalidArgumentError(f"like has an invalid size {like.width}x{like.height}")
@@ -806,6 +996,9 @@ def open_sink(
         raise InvalidArgumentError(f"queue_size must be >= 1, got {queue_size}")
     if frame_rate is not None and Fraction(frame_rate) <= 0:
         raise InvalidArgumentError(f"frame_rate must be positive, got {frame_rate!r}")
+    if os.path.realpath(raw) == os.devnull:
+        return FrameSink(target, _NullEncoder(target, like.width, like.height), overwrite=True,
+                         queue_size=queue_size)
     folder = _is_folder_target(raw, target)
     inputs = [Path(p) for p in (input_path, audio_from) if p is not None]
     _check_target(target, folder=folder, overwrite=overwrite, inputs=inputs)
@@ -816,7 +1009,7 @@ def open_sink(
         except OSError as error:
             raise OutputError(f"cannot write the folder {target}: {error}") from error
     else:
-        audio_path = Path(audio_from) if (audio and audio_from is not None) else None
+        audio_path = Path(audio_from) if audio_from is not None else None
         encoder = _VideoFileEncoder(
             target,
             like,
@@ -826,6 +1019,7 @@ def open_sink(
             pix_fmt=pix_fmt,
             frame_rate=Fraction(frame_rate) if frame_rate is not None else None,
             audio_from=audio_path,
+            audio=audio,
         )
     return FrameSink(target, encoder, overwrite=overwrite, queue_size=queue_size)
 

@@ -66,6 +66,14 @@ INPUT_KEY = "moebius_video_input"
 
 _OUTPUT_TYPES = ("pil", "np", "pt", "latent")
 
+#: The reference's call settings: what a call uses where neither the caller nor the model's
+#: ``model_index.json`` (``moebius_video_defaults``) gives a value.
+REFERENCE_CALL_DEFAULTS: dict[str, Any] = {
+    "num_inference_steps": 20,
+    "guidance_scale": 4.5,
+    "strength": 1.0,
+}
+
 
 @dataclass
 class MoebiusPipelineOutput:
@@ -269,9 +277,9 @@ class MoebiusInpaintingPipeline:
         context: Context around the hole's bounding box, per side, relative to its longer side.
         feather: Radius of the softened paste edge, in frame pixels, inside the hole.
         defaults: The model's recommended call settings (``num_inference_steps``,
-            ``guidance_scale``), read from and written to ``model_index.json``; callers that
-            want the model's own settings read them here (the call's defaults stay the
-            reference's).
+            ``guidance_scale``, optionally ``strength``), read from and written to
+            ``model_index.json``. A call that leaves a setting at ``None`` uses these, then
+            the reference's (:data:`REFERENCE_CALL_DEFAULTS`), as diffusers does.
         masked_fill: What the masked-image input holds in the hole: ``"zeros"`` (the
             reference) or ``"pushpull"`` (a smooth interpolation of the surroundings; what
             ``moebius-tiny`` was trained with). A property of the weights, saved with them.
@@ -523,6 +531,36 @@ class MoebiusInpaintingPipeline:
         self.scheduler.save_pretrained(str(root / "scheduler"))
 
     # ------------------------------------------------------------------ inference
+    def call_settings(
+        self,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        strength: float | None = None,
+    ) -> tuple[int, float, float]:
+        """The settings a call runs with: each given value, else the model's, else the reference's.
+
+        Args:
+            num_inference_steps: The caller's step count, or ``None``.
+            guidance_scale: The caller's guidance weight, or ``None``.
+            strength: The caller's strength, or ``None``.
+
+        Returns:
+            ``(num_inference_steps, guidance_scale, strength)`` as the call will use them.
+        """
+        given = {
+            "num_inference_steps": num_inference_steps,
+            "guidance_scale": guidance_scale,
+            "strength": strength,
+        }
+        out = {
+            key: value if value is not None else self.defaults.get(key, REFERENCE_CALL_DEFAULTS[key])
+            for key, value in given.items()
+        }
+        steps = out["num_inference_steps"]
+        if isinstance(steps, float) and steps.is_integer():
+            steps = int(steps)  # JSON may carry 4.0
+        return steps, out["guidance_scale"], out["strength"]
+
     def _check_call_args(
         self,
         num_inference_steps: int,
@@ -561,9 +599,9 @@ class MoebiusInpaintingPipeline:
         self,
         image: Any,
         mask_image: Any,
-        num_inference_steps: int = 20,
-        guidance_scale: float = 4.5,
-        strength: float = 1.0,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        strength: float | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
         prompt: str | Sequence[str] | None = None,
@@ -579,10 +617,15 @@ class MoebiusInpaintingPipeline:
             mask_image: Matching mask(s), non-zero = remove: PIL, ``H,W`` numpy / tensor (bool,
                 uint8 binarised at 128, float at 0.5). An image whose mask is empty is
                 returned unchanged with a warning (nothing to remove is not an error).
-            num_inference_steps: Length of the DDIM schedule.
-            guidance_scale: Classifier-free guidance weight (the reference CLI uses 2.5).
+            num_inference_steps: Length of the DDIM schedule. ``None`` (default): the
+                model's saved setting (``self.defaults``, from ``model_index.json``; 4 for
+                ``moebius-tiny``), else the reference's 20.
+            guidance_scale: Classifier-free guidance weight. ``None``: the model's saved
+                setting (1.0 for ``moebius-tiny``: one network pass per step), else the
+                reference's 4.5 (the reference CLI uses 2.5).
             strength: 1.0 starts from pure noise; below 1 from the image latents (or
                 ``latents``) noised to that fraction of the schedule (the reference's 0.99).
+                ``None``: the model's saved setting, else 1.0.
             generator: Seeds the VAE posterior samples and the noise.
             latents: ``B, 4, h, w`` start latents: with ``strength < 1`` the *clean* latents
                 to noise instead of encoding the image (the video warm start: pass the previous
@@ -598,7 +641,11 @@ class MoebiusInpaintingPipeline:
             InvalidArgumentError: Bad argument values, image types or sizes.
             InvalidMaskError: Mask/image size mismatch or an unusable mask.
         """
-        # 1. Check the arguments and convert the inputs.
+        # 1. Resolve the settings left at None (caller, then model, then reference), check
+        #    the arguments and convert the inputs.
+        num_inference_steps, guidance_scale, strength = self.call_settings(
+            num_inference_steps, guidance_scale, strength
+        )
         self._check_call_args(num_inference_steps, guidance_scale, strength, output_type, prompt)
         images, masks = _as_list(image), _as_list(mask_image)
         if len(images) != len(masks):

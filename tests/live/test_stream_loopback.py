@@ -94,7 +94,7 @@ def test_tcp_loopback_stream_removes_the_object(tmp_path: Path, h, capsys, mode:
     args = _parser().parse_args([
         "stream", f"tcp://127.0.0.1:{port}?listen=1", str(out), "--box", box,
         "--reconnect", "0", "--open-timeout", "10", "--read-timeout", "5", "--duration", "20",
-        "--mode", mode,
+        "--mode", mode, "--no-reconnect-on-end",  # this sender stops on purpose
     ])
     t0 = time.monotonic()
     assert args.func(args) == 0

@@ -250,4 +250,4 @@ def test_edit_refuses_bad_arguments(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["edit", "--port", "70000"])
     assert exit_.value.code == 2
-    assert "a port is 0 to 65535" in capsys.readouterr().err
+    assert "a port must be between 0 and 65535" in capsys.readouterr().err

@@ -1,0 +1,127 @@
+"""Issue #15 item 6: a network source that ends unexpectedly is retried like a stall, and
+the command says how its input ended; the end of a file is a normal end."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+
+from moebius_video.cli import main
+from moebius_video.synthetic import SceneConfig, SyntheticScene
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _images(count: int) -> list[np.ndarray]:
+    scene = SyntheticScene(SceneConfig(width=160, height=96, num_frames=count,
+                                       object_fraction=0.1, pan_speed=1.0))
+    return [scene.frame(i).image for i in range(count)]
+
+
+def _send_then_die(port: int, images: list[np.ndarray], errors: list[BaseException]) -> None:
+    """Stream MPEG-TS over TCP, then close the connection with no end marker (a sender
+    that died); the receiver listens."""
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            container = av.open(f"tcp://127.0.0.1:{port}", "w", format="mpegts", timeout=5)
+            stream = container.add_stream("libx264", rate=50)
+            stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+            stream.codec_context.options = {"preset": "ultrafast", "tune": "zerolatency"}
+            try:
+                container.start_encoding()
+                break
+            except (av.error.FFmpegError, OSError):
+                container.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        with container:
+            for i, image in enumerate(images):
+                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                frame.pts = i
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+                time.sleep(0.02)
+            for packet in stream.encode():
+                container.mux(packet)
+    except BaseException as error:  # reported by the test
+        errors.append(error)
+
+
+def test_a_sender_that_dies_is_retried_then_an_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    port = _free_port()
+    errors: list[BaseException] = []
+    sender = threading.Thread(target=_send_then_die, args=(port, _images(15), errors), daemon=True)
+    sender.start()
+    out = tmp_path / "out.mp4"
+    code = main(["stream", f"tcp://127.0.0.1:{port}?listen=1", str(out), "--box", "40,30,30,20",
+                 "--mode", "all", "--open-timeout", "1", "--read-timeout", "2",
+                 "--reconnect", "2", "--reconnect-delay", "0.05"])
+    sender.join(10)
+    assert not errors, errors
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "stream ended unexpectedly" in err and "reconnecting" in err
+    assert "gave up after 2 reconnect attempts" in err
+    with av.open(str(out)) as container:  # what was received is kept, playable
+        assert len(list(container.decode(video=0))) == 15
+
+
+def test_no_reconnect_on_end_makes_that_end_normal_and_says_so(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    port = _free_port()
+    errors: list[BaseException] = []
+    sender = threading.Thread(target=_send_then_die, args=(port, _images(10), errors), daemon=True)
+    sender.start()
+    code = main(["stream", f"tcp://127.0.0.1:{port}?listen=1", str(tmp_path / "o.mp4"),
+                 "--box", "40,30,30,20", "--mode", "all", "--open-timeout", "5",
+                 "--no-reconnect-on-end"])
+    sender.join(10)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "ended: the sender closed the stream" in out
+    assert "not reconnecting" in err
+
+
+def test_the_end_of_a_file_is_a_normal_end(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from clipgen import write_clip
+
+    src = tmp_path / "in.mp4"
+    write_clip(src, width=64, height=48, num_frames=10)
+    code = main(["stream", str(src), str(tmp_path / "o.mp4"), "--box", "10,10,12,12"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "ended: end of the file" in out
+    assert "warning" not in err
+
+
+def test_a_stated_duration_reached_is_a_normal_end(tmp_path: Path) -> None:
+    """A finite file read through the stream reader (file:// URL) ends completely."""
+    from clipgen import write_clip
+
+    from moebius_video.io.capture import StreamCapture
+
+    src = tmp_path / "in.mp4"
+    write_clip(src, width=64, height=48, num_frames=10)
+    capture = StreamCapture(f"file:{src}", low_latency=False)
+    try:
+        count = 0
+        while capture.read() is not None:
+            count += 1
+    finally:
+        capture.close()
+    assert count == 10
+    assert capture.complete and "duration" in capture.end_note
+
+
+

@@ -251,3 +251,20 @@ def test_edit_refuses_bad_arguments(tmp_path: Path, capsys) -> None:
         main(["edit", "--port", "70000"])
     assert exit_.value.code == 2
     assert "a port must be between 0 and 65535" in capsys.readouterr().err
+
+
+def test_a_work_folder_left_by_a_killed_editor_is_deleted(tmp_path: Path) -> None:
+    from moebius_video.web.server import make_work_dir
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = tmp_path / "moebius-edit-old"
+    left.mkdir()
+    (left / "pid").write_text(f"{dead.pid}\n")
+    (left / "s-x").mkdir()
+    alive = tmp_path / "moebius-edit-running"
+    alive.mkdir()
+    (alive / "pid").write_text(f"{os.getppid()}\n")
+    fresh = Path(make_work_dir(tmp_path))
+    assert not left.exists() and alive.exists() and fresh.exists()
+    assert (fresh / "pid").read_text().strip() == str(os.getpid())

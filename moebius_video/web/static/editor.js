@@ -3,7 +3,8 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const MASK_RGB = [255, 52, 92];
+const MASK_RGB = [40, 140, 255];
+const EDGE = { key: "#ffc53d", tracked: "#ffffff", stale: "#8a8f9c" };
 const S = {
   cfg: null, sid: null, info: null, frame: 0, timeline: null, job: null,
   img: null, resultImg: null, mask: null, maskKind: null, loadToken: 0,
@@ -103,6 +104,10 @@ function attach(data) {
   for (const c of [$("view"), $("after")]) { c.width = data.width; c.height = data.height; }
   S.mask = document.createElement("canvas");
   S.mask.width = data.width; S.mask.height = data.height;
+  S.edge = document.createElement("canvas");
+  S.edge.width = data.width; S.edge.height = data.height;
+  S.edgeDirty = true;
+  layout();
   $("slider").max = data.frames - 1;
   $("keys-folder").value = data.keyframes_folder || "";
   if (data.keyframes_folder_exists && !data.timeline.keyframes.length) {
@@ -159,9 +164,10 @@ async function showFrame(index) {
 async function loadMask(index, token) {
   const response = await api("GET", sessionUrl(`/masks/${index}.png`), undefined, { raw: true });
   if (token !== undefined && token !== S.loadToken) return;
-  const ctx = S.mask.getContext("2d");
+  const ctx = S.mask.getContext("2d", { willReadFrequently: true });
   ctx.clearRect(0, 0, S.mask.width, S.mask.height);
   S.maskKind = null;
+  S.edgeDirty = true;
   if (response.status === 204) { updateKeyUi(); return; }
   S.maskKind = response.headers.get("X-Mask-Kind");
   const blob = await response.blob();
@@ -175,7 +181,33 @@ async function loadMask(index, token) {
     px[i + 3] = on ? 255 : 0;
   }
   ctx.putImageData(data, 0, 0);
+  S.edgeDirty = true;
   updateKeyUi();
+}
+
+// The mask's outline (pixels of the mask with a neighbour outside it), drawn over the fill.
+function updateEdges() {
+  const w = S.mask.width, h = S.mask.height;
+  const src = S.mask.getContext("2d", { willReadFrequently: true }).getImageData(0, 0, w, h).data;
+  const ectx = S.edge.getContext("2d");
+  const out = ectx.createImageData(w, h);
+  const px = out.data;
+  const t = Math.max(1, Math.round(w / 480));  // outline thickness grows with the frame
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = (y * w + x) * 4;
+      if (src[i + 3] === 0) continue;
+      let edge = false;
+      for (let d = 1; d <= t && !edge; d++) {
+        edge = x < d || y < d || x >= w - d || y >= h - d ||
+          src[i - 4 * d + 3] === 0 || src[i + 4 * d + 3] === 0 ||
+          src[i - 4 * w * d + 3] === 0 || src[i + 4 * w * d + 3] === 0;
+      }
+      if (edge) { px[i] = px[i + 1] = px[i + 2] = 255; px[i + 3] = 255; }
+    }
+  }
+  ectx.putImageData(out, 0, 0);
+  S.edgeDirty = false;
 }
 
 function hasResult() {
@@ -191,9 +223,21 @@ function render() {
   ctx.drawImage(S.img, 0, 0, view.width, view.height);
   if (S.maskKind) {
     ctx.save();
-    ctx.globalAlpha = S.maskKind === "stale" ? 0.28 : 0.5;
+    ctx.globalAlpha = S.maskKind === "stale" ? 0.25 : 0.42;
     ctx.drawImage(S.mask, 0, 0);
     ctx.restore();
+    if (!S.drag) {
+      if (S.edgeDirty) updateEdges();
+      // tint the white outline: gold on keyframes, white on tracked frames, grey when stale
+      const tint = document.createElement("canvas");
+      tint.width = view.width; tint.height = view.height;
+      const tctx = tint.getContext("2d");
+      tctx.drawImage(S.edge, 0, 0);
+      tctx.globalCompositeOperation = "source-in";
+      tctx.fillStyle = EDGE[S.maskKind] || "#fff";
+      tctx.fillRect(0, 0, tint.width, tint.height);
+      ctx.drawImage(tint, 0, 0);
+    }
   }
   if (S.drag && S.drag.tool === "box") {
     const { x0, y0, x1, y1 } = S.drag;
@@ -210,10 +254,26 @@ function render() {
     ctx.beginPath(); ctx.arc(x, y, brushSize() / 2, 0, 2 * Math.PI); ctx.stroke();
     ctx.restore();
   }
-  const showAfter = hasResult() && S.resultImg;
-  $("after-pane").hidden = !showAfter;
+  const showAfter = !!(hasResult() && S.resultImg);
+  if ($("after-pane").hidden === showAfter) { $("after-pane").hidden = !showAfter; layout(); }
   $("label-before").textContent = showAfter ? "input + mask" : "input";
   if (showAfter) $("after").getContext("2d").drawImage(S.resultImg, 0, 0, view.width, view.height);
+}
+
+// Fit the frame (and the result beside it) in the window, keeping the aspect ratio, so that
+// the timeline stays in view.
+function layout() {
+  if (!S.info) return;
+  const two = !$("after-pane").hidden;
+  const stage = $("stage");
+  const gap = 10;
+  const maxW = (stage.clientWidth - (two ? gap : 0)) / (two ? 2 : 1);
+  const maxH = Math.max(160, window.innerHeight - 250);
+  const scale = Math.min(maxW / S.info.width, maxH / S.info.height);
+  for (const c of [$("view"), $("after")]) {
+    c.style.width = `${Math.floor(S.info.width * scale)}px`;
+    c.style.height = `${Math.floor(S.info.height * scale)}px`;
+  }
 }
 
 function updateKeyUi() {
@@ -246,6 +306,7 @@ function paint(from, to, erase) {
   ctx.beginPath(); ctx.moveTo(from.x, from.y); ctx.lineTo(to.x, to.y); ctx.stroke();
   ctx.restore();
   if (!S.maskKind || S.maskKind === "stale") S.maskKind = "tracked";
+  S.edgeDirty = true;
 }
 
 function onPointerDown(e) {
@@ -670,7 +731,7 @@ async function main() {
   $("save-keys").onclick = saveKeys;
   $("load-keys").onclick = loadKeys;
   document.addEventListener("keydown", keydown);
-  window.addEventListener("resize", drawTimeline);
+  window.addEventListener("resize", () => { layout(); drawTimeline(); });
 
   if (!S.cfg.editor) { $("open-form").hidden = true; }
   if (S.cfg.live) {

@@ -256,3 +256,45 @@ def test_remove_with_pushpull_spatial_and_filler_options(clip, tmp_path: Path, c
     assert code != 0
     _assert_one_line_error(err, "bad options for filler 'pushpull'")
     assert not (tmp_path / "c.mp4").exists()
+
+
+def test_track_json_review_and_doubtful_ranges(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """An object that leaves the frame: empty masks, a doubtful range with keyframes, a review."""
+    import json
+
+    rng = np.random.default_rng(3)
+    h, w, n = 96, 160, 24
+    big = (rng.random((h, w + 2 * n, 3)) * 200).astype(np.uint8)
+    big = np.asarray(Image.fromarray(big).resize((w + 2 * n, h)))
+    frames, first = [], None
+    for t in range(n):
+        frame = big[:, t : t + w].copy()
+        x = 60 + 8 * t  # out through the right border from frame ~12
+        mask = np.zeros((h, w), bool)
+        mask[30:60, max(0, x):max(0, min(w, x + 30))] = True
+        frame[mask] = (np.array([250, 30, 30]) + rng.integers(0, 5, (int(mask.sum()), 3))).clip(0, 255)
+        frames.append(frame)
+        if t == 0:
+            first = mask
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t, frame in enumerate(frames):
+        Image.fromarray(frame).save(folder / f"{t:05d}.png")
+    Image.fromarray(first.astype(np.uint8) * 255).save(tmp_path / "first.png")
+    review = tmp_path / "review.mp4"
+    code, stdout, err = _run(["track", str(folder), "--mask", str(tmp_path / "first.png"),
+                              "--json", "--review", str(review)], capsys)
+    assert code == 0, err
+    out = json.loads(stdout)
+    assert out["frames"] == n and len(out["confidence"]) == n and out["confidence"][0] == 1.0
+    assert out["doubtful"], out
+    last = out["doubtful"][-1]
+    assert last["end"] == n - 1 and last["min_confidence"] < 0.5
+    assert all(last["start"] <= k <= last["end"] for k in last["suggested_keyframes"])
+    review_frames, _, _, _ = read_video(review)
+    assert len(review_frames) == n
+    # the text form prints the ranges and suggests keyframes
+    code, stdout, err = _run(["track", str(folder), "--mask", str(tmp_path / "first.png"),
+                              "--save-masks", str(tmp_path / "m")], capsys)
+    assert code == 0, err
+    assert "doubtful" in stdout and "add a keyframe at" in stdout

@@ -37,6 +37,10 @@ class TrackState:
         anchor_mask: the mask given at the last keyframe (``init``), full size.
         anchor_index: index of that keyframe.
         extras: tracker-specific arrays (e.g. an appearance model), by name.
+        confidence: how much the tracker trusts ``mask``, in ``[0, 1]``: 1 on a keyframe;
+            low when the object was lost, occluded, left the frame, jumped in area or
+            stopped looking like itself (see :data:`tracking.DOUBTFUL_BELOW`). Trackers that
+            cannot tell keep 1.
     """
 
     index: int
@@ -47,6 +51,7 @@ class TrackState:
     anchor_mask: np.ndarray | None = None
     anchor_index: int = 0
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    confidence: float = 1.0
 
     @property
     def frame_shape(self) -> tuple[int, int]:
@@ -62,6 +67,7 @@ class TrackState:
         out: dict[str, np.ndarray] = {
             "index": np.asarray(self.index, dtype=np.int64),
             "anchor_index": np.asarray(self.anchor_index, dtype=np.int64),
+            "confidence": np.asarray(self.confidence, dtype=np.float64),
             "mask": self.mask,
             "prev_gray": self.prev_gray,
         }
@@ -103,6 +109,7 @@ class TrackState:
             anchor_mask=opt("anchor_mask"),
             anchor_index=int(arrays["anchor_index"]) if "anchor_index" in keys else 0,
             extras={k[7:]: np.asarray(arrays[k]) for k in keys if k.startswith("extras.")},
+            confidence=float(arrays["confidence"]) if "confidence" in keys else 1.0,
         )
 
 

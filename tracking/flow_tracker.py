@@ -40,131 +40,105 @@ from .appearance import color_index, histogram, log_ratio
 from .base import MaskTracker, TrackState
 from .errors import TrackingError
 from .flow import FlowConfig, downscale, make_flow, working_size
-from .warp import forward_backward_error, remap_maps
+from .warp import remap_maps
 
 
 @dataclass(frozen=True)
 class FlowTrackerConfig:
     """Settings of :class:`FlowTracker` (working-resolution pixels unless stated).
 
+    Everything else is a module constant, measured on the pasted protocol's tune split.
+
     Attributes:
         flow: the flow backend; its ``max_side`` is the working resolution.
         match: find the object's translation by template matching before the flow.
-        min_contrast: when the object's grey levels on the keyframe vary less than this
-            (standard deviation, 0–255) but its colours vary more, the matching and the flow
-            run on the projection of the colours on their main axis inside the object instead
-            of the grey (an object whose parts differ in hue only is textureless in grey);
-            0 = always grey.
-        match_size: the template is downscaled to at most this many pixels (longest side).
-        search: search radius of the matching, as a fraction of the object's size.
-        search_limit: cap of the search radius, as a fraction of the frame's longest side.
-        match_gain: the matched position replaces the predicted one only when its
-            correlation is higher by at least this much.
-        roi_margin: margin of the region around the object, fraction of its size.
-        fb_check: also run the forward–backward consistency check (a second flow).
-        fb_tol: absolute FB error (px) above which a pixel is unreliable.
-        fb_rel: FB error relative to the flow magnitude that is tolerated on top.
-        photo_check: mark pixels whose colour changes across the warp as unreliable.
-        photo_tol: colour difference (0–255, max over channels) above which a warped pixel
-            is unreliable.
-        band: half-width (px) of the band around the warped boundary where unreliable pixels
-            become "unknown" and the colour model decides.
-        color: refine with the colour model.
-        color_bins: colour levels per RGB channel; ``None`` picks 32 for objects of at least
-            ``4096`` working pixels on the keyframe and 16 for smaller ones (a histogram
-            needs samples to be reliable).
-        color_weight: weight of the colour log-ratio against the shape prior.
-        prior_scale: softness (px) of the signed-distance prior.
-        model_rate: update rate of the online colour model (0 = keyframe model only).
-        max_grow: the refined mask stays within the warped mask dilated by this (px/frame).
-        max_shrink: the refined mask keeps the warped mask eroded by this (px/frame).
-        strong_grow: pixels up to this far (px/frame) from the warped mask may join when the
-            colour alone is strongly for the object (parts lost earlier grow back).
-        strong_ratio: colour log-likelihood ratio that counts as "strongly".
-        unknown_logit: shape-prior logit given to unreliable pixels near the boundary
-            (negative: the colour must favour the object to keep them).
-        novel_logit: logit given (at most) to unreliable pixels near the boundary, on the
-            side the object moves away from (relative to the background around it), whose
-            colour the object's model has (almost) never seen (probability below
-            ``novel_prob``): there the object uncovers background it hid. Without this a
-            colour new to both models is neutral, the tie keeps it, and the mask sticks to the
-            uncovered background and is carried with it (0 = off).
-        novel_prob: see ``novel_logit``.
-        redetect: when the object is lost (the mask vanished, or shrank below
-            ``lost_fraction`` of its keyframe area away from the frame's border: a full
-            occlusion), search the whole frame for the keyframe's appearance (masked
-            normalised cross-correlation) and restart from its keyframe shape there. Not
-            after an exit through the border: the object is gone until the next keyframe.
-        lost_fraction: see ``redetect``.
-        redetect_score: smallest correlation (0–1) accepted as a re-detection.
-        threshold: object probability of the propagated mask (0.5 = unbiased).
-        min_component: components smaller than this fraction of the largest are dropped.
-        exit_fraction: a mask that touches the frame's border with less than this fraction
-            of the keyframe's area is what is left of an object that went out: it is
-            dropped (an empty mask) rather than left stuck on the border.
-        fill_holes: fill the holes of the propagated mask.
-        close_radius: radius of a morphological closing of the propagated mask (0 = none;
-            closing grows the mask a little on every frame).
-        out_threshold: pixels within reach of the warped mask (``max_grow``, ``strong_grow``)
-            whose object probability is at least this are added to the returned mask only
-            (coverage first, without the growth compounding through the propagated state).
-        out_fill_holes: fill the holes of the returned mask only.
-        out_grow: radius (full-resolution px) by which the returned mask is dilated; the
-            propagated mask is not grown (growth would compound from frame to frame).
+        color: refine the boundary with the colour model (object vs. its surroundings).
+        motion: background-motion evidence: pixels near the boundary that move like the
+            background around the object, while the object moves differently, are not the
+            object.
+        max_grow: the mask may grow at most this far (px) beyond the previous mask carried by
+            the object's motion model, per frame.
+        area_budget: the mask's area may exceed the reference shape's (the keyframe shape
+            carried by the object's motion and adapted slowly on confident frames) by at most
+            this factor; beyond it, the least object-like pixels go.
+        shape_budget: the mask stays within this distance of the reference shape, as a
+            fraction of the reference's size (square root of its area).
+        adapt: how fast the reference shape follows the mask on confident frames (0 = the
+            keyframe shape, carried rigidly).
+        redetect: when the object is lost away from the frame's border (a full occlusion),
+            search the frame for the keyframe's appearance and restart there.
     """
 
     flow: FlowConfig = field(
         default_factory=lambda: FlowConfig(method="dis", preset="ultrafast", max_side=427)
     )
     match: bool = True
-    min_contrast: float = 4.0
-    match_size: int = 64
-    search: float = 0.5
-    search_limit: float = 0.1
-    match_gain: float = 0.15
-    roi_margin: float = 0.3
-    fb_check: bool = False
-    fb_tol: float = 1.5
-    fb_rel: float = 0.1
-    photo_check: bool = True
-    photo_tol: float = 40.0
-    band: int = 4
     color: bool = True
-    color_bins: int | None = None
-    color_weight: float = 1.0
-    prior_scale: float = 2.0
-    model_rate: float = 0.05
+    motion: bool = True
     max_grow: int = 2
-    max_shrink: int = 2
-    strong_grow: int = 6
-    strong_ratio: float = 2.0
-    unknown_logit: float = 0.0
-    novel_logit: float = -0.5
-    novel_prob: float = 1e-4
+    area_budget: float = 1.3
+    shape_budget: float = 0.1
+    adapt: float = 0.1
     redetect: bool = True
-    lost_fraction: float = 0.25
-    redetect_score: float = 0.35
-    threshold: float = 0.5
-    min_component: float = 0.05
-    exit_fraction: float = 0.02
-    fill_holes: bool = True
-    close_radius: int = 0
-    out_threshold: float = 0.3
-    out_fill_holes: bool = False
-    out_grow: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("threshold", "out_threshold"):
-            value = getattr(self, name)
-            if not 0.0 < value < 1.0:
-                raise TrackingError(f"{name} must be in (0, 1), got {value}")
-        for name in ("max_grow", "max_shrink", "strong_grow", "close_radius", "out_grow", "band"):
-            if getattr(self, name) < 0:
-                raise TrackingError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.color_bins is not None and self.color_bins not in (4, 8, 16, 32, 64):
-            raise TrackingError(
-                f"color_bins must be 4, 8, 16, 32, 64 or None, got {self.color_bins}"
-            )
+        if self.max_grow < 0:
+            raise TrackingError(f"max_grow must be >= 0, got {self.max_grow}")
+        if self.area_budget < 1.0:
+            raise TrackingError(f"area_budget must be >= 1, got {self.area_budget}")
+        if self.shape_budget <= 0:
+            raise TrackingError(f"shape_budget must be > 0, got {self.shape_budget}")
+        if not 0.0 <= self.adapt <= 1.0:
+            raise TrackingError(f"adapt must be in [0, 1], got {self.adapt}")
+
+
+# Constants (measured; see the module doc). Matching: the template is downscaled to at most
+# _MATCH_SIZE px; search radius _SEARCH x the object's size, capped at _SEARCH_LIMIT x the
+# frame; the match replaces the prediction when its correlation is higher by _MATCH_GAIN.
+_MIN_CONTRAST = 4.0
+_MATCH_SIZE = 64
+_SEARCH = 0.5
+_SEARCH_LIMIT = 0.1
+_MATCH_GAIN = 0.15
+_ROI_MARGIN = 0.3
+# Warp checks: colour change (max over channels) above _PHOTO_TOL marks a pixel unreliable;
+# unreliable pixels within _BAND px of the boundary become "unknown".
+_PHOTO_TOL = 40.0
+_BAND = 4
+_PRIOR_SCALE = 2.0
+_COLOR_WEIGHT = 1.0
+_MODEL_RATE = 0.05
+_MAX_SHRINK = 2
+_NOVEL_LOGIT = -0.5
+_NOVEL_PROB = 1e-4
+_MOTION_WEIGHT = 1.5
+_REF_WEIGHT = 1.0
+_MOTION_MIN_SEP = 0.75
+_LOST_FRACTION = 0.25
+_REDETECT_SCORE = 0.6
+_REENTRY_SCORE = 0.7
+_MIN_COMPONENT = 0.05
+_EXIT_FRACTION = 0.02
+_OUT_THRESHOLD = 0.3
+# Confidence: below _CONFIDENT the reference shape does not adapt and the mask may not grow
+# beyond the previous mask carried by the object's motion (hold or shrink).
+_CONFIDENT = 0.6
+_HOLD_BELOW = 0.5
+# An object going out through the border whose confidence falls below this is gone.
+_GONE_BELOW = 0.2
+_RECOVER = 0.25
+_REDETECTED = 0.4
+# The expected area follows the mask's at _AREA_RATE per confident frame, while the mask is
+# below _ADAPT_AREA_BELOW x the expected area.
+_AREA_RATE = 0.05
+# The reference shape loses pixels this many times slower than it gains them.
+_SHRINK_RATE = 0.25
+_ADAPT_AREA_BELOW = 1.15
+# Motion model: at most _MODEL_POINTS flow samples per model, RANSAC tolerance (px).
+_MODEL_POINTS = 300
+_RANSAC_TOL = 1.0
+_MIN_SCALE_STEP = 0.02
+_MIN_ANGLE_STEP = np.deg2rad(1.5)
 
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -261,6 +235,104 @@ def _trailing(dist: np.ndarray, rel: np.ndarray) -> np.ndarray:
     return gx * float(rel[0]) + gy * float(rel[1]) > 0
 
 
+def _fit_motion(
+    flow: np.ndarray,
+    where: np.ndarray,
+    new_origin: tuple[int, int],
+    old_origin: tuple[int, int],
+) -> tuple[np.ndarray, float]:
+    """A similarity (rotation, scale, translation) from the new frame to the old one.
+
+    Fitted by RANSAC (``cv2.estimateAffinePartial2D``) to the flow of the pixels ``where``
+    (at most ``_MODEL_POINTS`` of them, evenly spread), in working-frame coordinates.
+
+    Returns:
+        ``(3x3 matrix, inlier fraction)``; with fewer than 8 samples or a failed fit, the
+        median flow's translation and a fit of 0.5.
+    """
+    idx = np.flatnonzero(where)
+    nx, ny = new_origin
+    ox, oy = old_origin
+    matrix = np.eye(3, dtype=np.float64)
+    if idx.size == 0:
+        matrix[0, 2], matrix[1, 2] = ox - nx, oy - ny
+        return matrix, 0.0
+    if idx.size > _MODEL_POINTS:
+        idx = idx[np.linspace(0, idx.size - 1, _MODEL_POINTS).astype(np.int64)]
+    ys, xs = np.divmod(idx, flow.shape[1])
+    vec = flow.reshape(-1, 2)[idx]
+    src = np.stack([xs + nx, ys + ny], axis=1).astype(np.float32)
+    dst = np.stack([xs + ox + vec[:, 0], ys + oy + vec[:, 1]], axis=1).astype(np.float32)
+    fit = None
+    inliers = None
+    if idx.size >= 8:
+        fit, inliers = cv2.estimateAffinePartial2D(
+            src, dst, method=cv2.RANSAC, ransacReprojThreshold=_RANSAC_TOL, maxIters=200
+        )
+    if fit is None or inliers is None:
+        med = np.median(dst - src, axis=0)
+        matrix[0, 2], matrix[1, 2] = float(med[0]), float(med[1])
+        return matrix, 0.5
+    matrix[:2] = fit
+    # the flow's scale is biased by its smoothing across the boundary (a rigid object seen
+    # to shrink by ~0.7 % a frame): small scale changes are taken as none
+    # and rotation: small ones are taken as none (the dense warp and the reference shape's
+    # adaptation follow those)
+    scale = float(np.sqrt(abs(np.linalg.det(fit[:, :2]))))
+    angle = float(np.arctan2(fit[1, 0], fit[0, 0]))
+    keep_scale = abs(np.log(max(scale, 1e-3))) >= _MIN_SCALE_STEP
+    keep_angle = abs(angle) >= _MIN_ANGLE_STEP
+    if not (keep_scale and keep_angle):
+        s_used = scale if keep_scale else 1.0
+        a_used = angle if keep_angle else 0.0
+        c, si = np.cos(a_used), np.sin(a_used)
+        matrix[:2, :2] = s_used * np.array([[c, -si], [si, c]])
+        centre = src.mean(axis=0)
+        matrix[:2, 2] = (fit[:, :2] @ centre + fit[:, 2]) - (matrix[:2, :2] @ centre)
+    return matrix, float(np.count_nonzero(inliers)) / idx.size
+
+
+def _model_flow(
+    model: np.ndarray, shape: tuple[int, int], new_origin: tuple[int, int], old_origin: tuple[int, int]
+) -> np.ndarray:
+    """The region flow a new->old model predicts (same convention as the measured flow)."""
+    h, w = shape
+    nx, ny = new_origin
+    ox, oy = old_origin
+    xs = np.arange(w, dtype=np.float32)[None, :] + nx
+    ys = np.arange(h, dtype=np.float32)[:, None] + ny
+    m = model.astype(np.float32)
+    u = m[0, 0] * xs + m[0, 1] * ys + m[0, 2] - ox - (xs - nx)
+    v = m[1, 0] * xs + m[1, 1] * ys + m[1, 2] - oy - (ys - ny)
+    return np.stack(np.broadcast_arrays(u, v), axis=-1)
+
+
+def _motion_evidence(
+    flow: np.ndarray,
+    roi_model: np.ndarray,
+    bg_model: np.ndarray,
+    new_origin: tuple[int, int],
+    old_origin: tuple[int, int],
+) -> np.ndarray | None:
+    """Per pixel, in ``[-1, 1]``: +1 moves like the object's model, -1 like the background's.
+
+    Zero where the two models predict nearly the same motion (nothing to tell), and
+    ``None`` when they do so everywhere.
+    """
+    h, w = flow.shape[:2]
+    bg = _model_flow(bg_model, (h, w), new_origin, old_origin)
+    # the object's model is given for region coordinates already
+    obj = _model_flow(roi_model, (h, w), (0, 0), (old_origin[0], old_origin[1]))
+    sep = np.linalg.norm(obj - bg, axis=2)
+    if float(sep.max()) < _MOTION_MIN_SEP:
+        return None
+    e_obj = np.linalg.norm(flow - obj, axis=2)
+    e_bg = np.linalg.norm(flow - bg, axis=2)
+    out = np.clip((e_bg - e_obj) / np.maximum(sep, 0.5), -1.0, 1.0)
+    out[sep < _MOTION_MIN_SEP] = 0.0
+    return out.astype(np.float32)
+
+
 class FlowTracker(MaskTracker):
     """Optical-flow mask propagation that holds on real footage (see the module doc)."""
 
@@ -324,8 +396,8 @@ class FlowTracker(MaskTracker):
         if inside.sum() < 4 or float(template[inside].std()) < 1.0:
             return guess
         template[~inside] = float(template[inside].mean())
-        limit = self.config.search_limit * max(gray.shape[:2])
-        radius = int(max(8, min(self.config.search * max(bw, bh), limit)))
+        limit = _SEARCH_LIMIT * max(gray.shape[:2])
+        radius = int(max(8, min(_SEARCH * max(bw, bh), limit)))
         gx, gy = int(round(guess[0])), int(round(guess[1]))
         window = _crop(
             gray,
@@ -335,7 +407,7 @@ class FlowTracker(MaskTracker):
             bh + 2 * radius,
             replicate=True,
         ).astype(np.float32)
-        scale = min(1.0, self.config.match_size / max(bw, bh))
+        scale = min(1.0, _MATCH_SIZE / max(bw, bh))
         if scale < 1.0:
             tw, th = max(2, round(bw * scale)), max(2, round(bh * scale))
             template = cv2.resize(template, (tw, th), interpolation=cv2.INTER_AREA)
@@ -348,7 +420,7 @@ class FlowTracker(MaskTracker):
         _, best, _, loc = cv2.minMaxLoc(score)
         cy = min(score.shape[0] - 1, round(radius * scale))
         cx = min(score.shape[1] - 1, round(radius * scale))
-        if best - float(score[cy, cx]) < self.config.match_gain:
+        if best - float(score[cy, cx]) < _MATCH_GAIN:
             return guess
         return np.array([gx - radius + loc[0] / scale, gy - radius + loc[1] / scale], np.float32)
 
@@ -359,13 +431,21 @@ class FlowTracker(MaskTracker):
         extras["rgb"] = rgb
         mask = np.zeros(state.frame_shape, bool)
         return mask, replace(
-            state, index=state.index + 1, mask=mask, prev_gray=gray, prev_flow=None, extras=extras
+            state,
+            index=state.index + 1,
+            mask=mask,
+            prev_gray=gray,
+            prev_flow=None,
+            extras=extras,
+            confidence=0.0,
         )
 
     def _redetect(
         self,
         gray: np.ndarray,
         extras: dict[str, np.ndarray],
+        min_score: float = _REDETECT_SCORE,
+        rgb: np.ndarray | None = None,
     ) -> np.ndarray | None:
         """Find the keyframe's appearance of the object anywhere in ``gray``.
 
@@ -388,7 +468,7 @@ class FlowTracker(MaskTracker):
             return None
         tmpl[~inside] = float(tmpl[inside].mean())
         image = gray.astype(np.float32)
-        scale = min(1.0, self.config.match_size / max(th, tw))
+        scale = min(1.0, _MATCH_SIZE / max(th, tw))
         if scale < 1.0:
             tmpl = cv2.resize(
                 tmpl, (max(2, round(tw * scale)), max(2, round(th * scale))), cv2.INTER_AREA
@@ -405,12 +485,14 @@ class FlowTracker(MaskTracker):
         if not np.isfinite(score).all():
             return None
         _, best, _, loc = cv2.minMaxLoc(score)
-        if best < self.config.redetect_score:
+        if best < min_score:
             return None
         x0 = min(width - tw, round(loc[0] / scale))
         y0 = min(height - th, round(loc[1] / scale))
         placed = np.zeros((height, width), bool)
         placed[y0 : y0 + th, x0 : x0 + tw] = inside
+        if rgb is not None and self._looks_like(rgb, placed, extras) < 0.5:
+            return None  # the shape matches, the colours do not: not the object
         return placed
 
     def _lost(
@@ -418,7 +500,10 @@ class FlowTracker(MaskTracker):
     ) -> tuple[np.ndarray, TrackState]:
         """The previous mask is empty: re-detect the object, else return an empty mask."""
         exited = bool(extras.get("exited", False))
-        found = self._redetect(gray, extras) if self.config.redetect and not exited else None
+        # after an exit through the border the object must match its keyframe closely
+        # (fully back in): a weaker match elsewhere would put the mask on the scene
+        score = _REENTRY_SCORE if exited else _REDETECT_SCORE
+        found = self._redetect(gray, extras, score, rgb) if self.config.redetect else None
         if found is None:
             return self._empty(state, gray, rgb, extras)
         return self._placed(state, gray, rgb, extras, found)
@@ -433,6 +518,9 @@ class FlowTracker(MaskTracker):
     ) -> tuple[np.ndarray, TrackState]:
         """Restart from a working-resolution mask found by re-detection."""
         extras["soft"] = small.astype(np.float32)
+        extras["ref"] = small.astype(np.float32)
+        extras["ref_area"] = np.asarray(max(np.count_nonzero(small), 1), np.float64)
+        extras["exited"] = np.asarray(False)
         extras["rgb"] = rgb
         extras["velocity"] = np.zeros(2, np.float32)
         h, w = state.frame_shape
@@ -441,19 +529,25 @@ class FlowTracker(MaskTracker):
         else:
             mask = cv2.resize(small.view(np.uint8) * np.uint8(255), (w, h)) >= 128
         return mask, replace(
-            state, index=state.index + 1, mask=mask, prev_gray=gray, prev_flow=None, extras=extras
+            state,
+            index=state.index + 1,
+            mask=mask,
+            prev_gray=gray,
+            prev_flow=None,
+            extras=extras,
+            confidence=_REDETECTED,
         )
 
     def _projection(self, rgb: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
         """``1,4`` colour-to-grey matrix for an object textureless in grey, else ``None``."""
-        if self.config.min_contrast <= 0 or np.count_nonzero(mask) < 16:
+        if np.count_nonzero(mask) < 16:
             return None
         pixels = rgb[mask].astype(np.float32)
-        if float((pixels @ _LUMA).std()) >= self.config.min_contrast:
+        if float((pixels @ _LUMA).std()) >= _MIN_CONTRAST:
             return None
         values, vectors = np.linalg.eigh(np.cov(pixels.T))
         axis = vectors[:, -1]
-        if float(np.sqrt(max(values[-1], 0.0))) < 2 * self.config.min_contrast:
+        if float(np.sqrt(max(values[-1], 0.0))) < 2 * _MIN_CONTRAST:
             return None
         axis = axis / float(np.abs(axis).sum())
         if axis.sum() < 0:
@@ -467,6 +561,22 @@ class FlowTracker(MaskTracker):
             return gray
         return _project(rgb, proj)
 
+    @staticmethod
+    def _appearance(rgb: np.ndarray, mask: np.ndarray, extras: dict[str, np.ndarray]) -> float:
+        """Mean colour log-ratio (object vs. surroundings) of the pixels of ``mask``."""
+        if "fg" not in extras or not mask.any():
+            return 0.0
+        bins = round(len(extras["fg"]) ** (1 / 3))
+        idx = color_index(rgb, bins)
+        return float(log_ratio(idx[mask], extras["fg"], extras["bg"]).mean())
+
+    def _looks_like(self, rgb: np.ndarray, mask: np.ndarray, extras: dict[str, np.ndarray]) -> float:
+        """In ``[0, 1]``: how much ``mask`` on ``rgb`` looks like the object on its keyframe."""
+        ref = float(extras.get("appearance", 0.0))
+        if not self.config.color or ref <= 0.5 or not mask.any():
+            return 1.0
+        return float(np.clip((self._appearance(rgb, mask, extras) / ref - 0.2) / 0.4, 0, 1))
+
     # ------------------------------------------------------------------ interface
     def _init(self, frame: np.ndarray, mask: np.ndarray, index: int) -> TrackState:
         size = working_size(*frame.shape[:2], self.config.flow.max_side)
@@ -479,6 +589,7 @@ class FlowTracker(MaskTracker):
             gray = _project(rgb, proj)
         extras: dict[str, np.ndarray] = {
             "soft": soft,
+            "ref": (soft >= 0.5).astype(np.float32),
             "rgb": rgb,
             "velocity": np.zeros(2, np.float32),
             "anchor_area": np.asarray(np.count_nonzero(soft >= 0.5), np.int64),
@@ -491,11 +602,12 @@ class FlowTracker(MaskTracker):
             extras["anchor_gray"] = gray[y0:y1, x0:x1].copy()
             extras["anchor_shape"] = (soft[y0:y1, x0:x1] >= 0.5).astype(np.uint8)
         if self.config.color:
-            bins = self.config.color_bins
-            if bins is None:
-                bins = 32 if np.count_nonzero(soft >= 0.5) >= 4096 else 16
+            bins = 32 if np.count_nonzero(soft >= 0.5) >= 4096 else 16
             fg, bg = self._models(rgb, soft >= 0.5, bins)
             extras.update(fg=fg, bg=bg)
+            extras["appearance"] = np.asarray(
+                self._appearance(rgb, soft >= 0.5, extras), np.float64
+            )
         return TrackState(
             index=index,
             mask=mask,
@@ -503,6 +615,7 @@ class FlowTracker(MaskTracker):
             anchor_mask=mask,
             anchor_index=index,
             extras=extras,
+            confidence=1.0,
         )
 
     def _step(self, state: TrackState, frame: np.ndarray) -> tuple[np.ndarray, TrackState]:
@@ -527,7 +640,7 @@ class FlowTracker(MaskTracker):
         tx, ty = int(round(float(shift[0]))), int(round(float(shift[1])))
         # 2. region around the object in the new frame, and the shifted one in the old
         x0, y0, x1, y1 = box
-        margin = int(max(8, cfg.roi_margin * max(x1 - x0, y1 - y0)))
+        margin = int(max(8, _ROI_MARGIN * max(x1 - x0, y1 - y0)))
         rx0, ry0 = max(0, x0 + tx - margin), max(0, y0 + ty - margin)
         rx1, ry1 = min(width, x1 + tx + margin), min(height, y1 + ty + margin)
         if rx1 - rx0 < 2 or ry1 - ry0 < 2:  # the object left the frame
@@ -543,139 +656,215 @@ class FlowTracker(MaskTracker):
         new_rgb = np.ascontiguousarray(rgb[ry0:ry1, rx0:rx1])
         old_gray = np.ascontiguousarray(_crop(state.prev_gray, px, py, rw, rh, True))
         old_soft = np.ascontiguousarray(_crop(prev_soft, px, py, rw, rh, False))
-        # 3. residual flow and warp
-        # warm start from the previous region's flow (used when the region kept its size)
+        # 3. residual flow, and the dense warp of the image and the mask (mask as channel 4)
         flow = self.flow.compute(new_gray, old_gray, state.prev_flow)
         map_x, map_y = remap_maps(flow)
-        old_rgb = None
-        if cfg.photo_check:  # one remap for the image and the mask (mask as channel 4)
-            old_rgb = _crop(extras["rgb"], px, py, rw, rh, True)
-            old = cv2.merge((*cv2.split(old_rgb), (old_soft * 255 + 0.5).astype(np.uint8)))
-            both = cv2.remap(
-                old, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
-            )
-            warped = both[..., 3] >= 128
-        else:
-            prior = cv2.remap(
-                old_soft,
-                map_x,
-                map_y,
-                cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_CONSTANT,
-                borderValue=0,
-            )
-            warped = prior >= 0.5
+        old_rgb = _crop(extras["rgb"], px, py, rw, rh, True)
+        old = cv2.merge((*cv2.split(old_rgb), (old_soft * 255 + 0.5).astype(np.uint8)))
+        both = cv2.remap(
+            old, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
+        warped = both[..., 3] >= 128
         if not warped.any():
             return self._empty(state, gray, rgb, extras)
-        # 4. shape prior; unreliable pixels near the boundary become unknown
+        # 4. motion models (new -> old, working-frame coordinates) of the object and of the
+        # background around it; the previous mask and the reference shape carried by the
+        # object's model
+        w8 = warped.astype(np.uint8)
+        core = cv2.erode(w8, _disk(2)) > 0
+        obj_model, obj_fit = _fit_motion(flow, core if core.any() else warped, (rx0, ry0), (px, py))
+        ring = (cv2.dilate(w8, _disk(12)) > 0) & ~(cv2.dilate(w8, _disk(5)) > 0)
+        bg_model, _ = _fit_motion(flow, ring, (rx0, ry0), (px, py))
+        roi_model = obj_model @ np.array([[1, 0, rx0], [0, 1, ry0], [0, 0, 1]], np.float64)
+        carried = (
+            cv2.warpAffine(
+                prev_soft, roi_model[:2], (rw, rh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+            )
+            >= 0.5
+        )
+        ref_full = cv2.warpAffine(
+            extras["ref"], obj_model[:2], (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        )
+        ref_mask = ref_full[ry0:ry1, rx0:rx1] >= 0.5
+        # the expected area: the keyframe's, scaled by the object's motion (new = old / det)
+        det = float(abs(np.linalg.det(obj_model[:2, :2])))
+        ref_area = float(extras.get("ref_area", extras["anchor_area"])) / max(det, 1e-3)
+        ref_area = max(ref_area, 1.0)
+        # the part of the reference carried out of the frame is not expected in it
+        mass = float(extras["ref"].sum()) / max(det, 1e-3)
+        inside = float(ref_full.sum()) / mass if mass > 0 else 1.0
+        expected = max(ref_area * min(inside, 1.0), 1.0)
+        # 5. shape prior; unreliable pixels near the boundary become unknown
         dist = _signed_distance(warped)
-        logit = dist / cfg.prior_scale
-        bad = np.zeros((rh, rw), bool)
-        if old_rgb is not None:
-            diff = cv2.absdiff(new_rgb, both[..., :3])
-            diff = np.maximum(np.maximum(diff[..., 0], diff[..., 1]), diff[..., 2])
-            bad |= diff > cfg.photo_tol
-        if cfg.fb_check:
-            forward = self.flow.compute(old_gray, new_gray, None)
-            err = forward_backward_error(flow, forward)
-            bad |= err > cfg.fb_tol + cfg.fb_rel * np.linalg.norm(flow, axis=2)
+        logit = dist / _PRIOR_SCALE
+        diff = cv2.absdiff(new_rgb, both[..., :3])
+        diff = np.maximum(np.maximum(diff[..., 0], diff[..., 1]), diff[..., 2])
+        bad = diff > _PHOTO_TOL
         rel = _relative_motion(warped, flow)
-        unknown = bad & (np.abs(dist) <= cfg.band)
-        logit[unknown] = cfg.unknown_logit
-        # 5. colour, bounded change
+        unknown = bad & (np.abs(dist) <= _BAND)
+        logit[unknown] = 0.0
+        # 6. colour evidence
         ratio = None
+        bins = 16
         if cfg.color:
             bins = round(len(extras["fg"]) ** (1 / 3))
             idx = color_index(new_rgb, bins)
             ratio = log_ratio(idx, extras["fg"], extras["bg"])
-            logit += cfg.color_weight * ratio
-            if cfg.novel_logit != 0 and unknown.any():
-                novel = unknown & (extras["fg"][idx] < cfg.novel_prob)
+            logit += _COLOR_WEIGHT * ratio
+            if unknown.any():
+                novel = unknown & (extras["fg"][idx] < _NOVEL_PROB)
                 if novel.any():
                     novel &= _trailing(dist, rel)
-                    logit[novel] = np.minimum(logit[novel], cfg.novel_logit)
-        roi = logit >= np.log(cfg.threshold / (1 - cfg.threshold))
-        w8 = warped.astype(np.uint8)
-        reach = (cv2.dilate(w8, _disk(cfg.max_grow)) > 0) if cfg.max_grow > 0 else warped
-        if ratio is not None and cfg.strong_grow > cfg.max_grow:
-            far = cv2.dilate(w8, _disk(cfg.strong_grow)) > 0
-            reach = reach | (far & (ratio >= cfg.strong_ratio))
+                    logit[novel] = np.minimum(logit[novel], _NOVEL_LOGIT)
+        # 7. motion evidence: moving like the background, not like the object
+        carried8 = carried.astype(np.uint8)
+        keep_core = cv2.erode(carried8 & w8, _disk(_MAX_SHRINK)) > 0
+        if cfg.motion and bg_model is not None:
+            evidence = _motion_evidence(flow, roi_model, bg_model, (rx0, ry0), (px, py))
+            if evidence is not None:
+                logit += _MOTION_WEIGHT * np.where(keep_core, np.maximum(evidence, 0), evidence)
+        # 8. the reference shape, carried by the object's motion, as a prior of its own
+        logit += _REF_WEIGHT * (2.0 * ref_full[ry0:ry1, rx0:rx1] - 1.0)
+        roi = logit >= 0.0
+        # 9. growth: per frame, within reach of the carried previous mask; over time, within
+        # the budget of the reference shape (distance and area)
+        reach = carried
+        if cfg.max_grow > 0:
+            reach = cv2.dilate(carried8, _disk(cfg.max_grow)) > 0
+            reach |= warped & (cv2.dilate(carried8, _disk(3 * cfg.max_grow)) > 0)
+        budget_px = max(3.0, cfg.shape_budget * float(np.sqrt(ref_area)))
+        off_ref = cv2.distanceTransform((~ref_mask).astype(np.uint8), cv2.DIST_L2, 3)
+        allowed = off_ref <= budget_px
+        reach |= ref_mask  # parts hidden or lost a while may come back within the carried shape
+        reach &= allowed
         roi &= reach
-        roi |= (cv2.erode(w8, _disk(cfg.max_shrink)) > 0) if cfg.max_shrink > 0 else warped
-        # 6. clean-up
-        if cfg.close_radius > 0:
-            roi = (
-                cv2.morphologyEx(roi.astype(np.uint8), cv2.MORPH_CLOSE, _disk(cfg.close_radius)) > 0
-            )
-        roi = _filter_components(roi, warped, cfg.min_component)
-        if cfg.fill_holes:
-            roi = _fill_holes(roi)
+        roi |= keep_core
+        roi = _filter_components(roi, carried | warped, _MIN_COMPONENT)
+        roi = _fill_holes(roi) & reach | keep_core
+        area = int(np.count_nonzero(roi))
+        # 10. confidence: the object's motion fit, how much of it the warp explains, its area
+        # against the reference; it recovers gradually
+        n_carried = max(int(np.count_nonzero(carried)), 1)
+        photo_bad = np.count_nonzero(bad & carried) / n_carried
+        area_ratio = max(area, 1) / expected
+        c_area = 1.0 - (abs(np.log(area_ratio)) - np.log(1.25)) / np.log(2.0)
+        c_look = 1.0
+        if ratio is not None and roi.any() and float(extras.get("appearance", 0.0)) > 0.5:
+            look = float(ratio[roi].mean()) / float(extras["appearance"])
+            c_look = float(np.clip((look - 0.2) / 0.4, 0, 1))
+        raw = min(
+            c_look,
+            float(np.clip((obj_fit - 0.3) / 0.4, 0, 1)),
+            float(np.clip((0.6 - photo_bad) / 0.4, 0, 1)),
+            float(np.clip(c_area, 0, 1)),
+        )
+        confidence = min(raw, float(state.confidence) + _RECOVER)
+        # area budget: beyond it, the least object-like pixels go
+        limit = int(cfg.area_budget * expected)
+        if area > limit:
+            candidates = roi & ~keep_core
+            n_drop = min(area - limit, int(np.count_nonzero(candidates)))
+            if n_drop > 0:
+                # far from the reference shape first, then the least object-like
+                priority = logit - off_ref
+                values = priority[candidates]
+                cut = np.partition(values, n_drop - 1)[n_drop - 1]
+                roi &= ~(candidates & (priority <= cut))
+            confidence = min(confidence, 0.5)
+        # unsure: hold or shrink, never grow beyond the carried previous mask
+        hold = confidence < _HOLD_BELOW
+        if hold:
+            roi &= carried | keep_core
         small = np.zeros(size, bool)
         small[ry0:ry1, rx0:rx1] = roi
         area = int(np.count_nonzero(roi))
         on_border = small[0].any() or small[-1].any() or small[:, 0].any() or small[:, -1].any()
         anchor_area = float(extras.get("anchor_area", 0))
         was_on_border = bool(extras.get("exited", False))
-        # a mask that shrinks on (or after touching) the border is an object going out
-        extras["exited"] = np.asarray(
-            on_border or (was_on_border and area < cfg.lost_fraction * anchor_area)
-        )
-        if on_border and area < cfg.exit_fraction * anchor_area:
+        # a mask that touched the border is an object going out until it is confidently
+        # back (sticky: a remnant left behind when it went out must not count as the object)
+        going = on_border or (was_on_border and confidence < _CONFIDENT)
+        extras["exited"] = np.asarray(going)
+        if going and confidence < _GONE_BELOW:
+            extras["exited"] = np.asarray(True)
+            return self._empty(state, gray, rgb, extras)  # gone: no mask left behind
+        if on_border and area < _EXIT_FRACTION * anchor_area:
             extras["exited"] = np.asarray(True)  # no re-detection after an exit
             return self._empty(state, gray, rgb, extras)  # what is left of an exit
-        if (
-            cfg.redetect
-            and not (on_border or was_on_border)
-            and area < cfg.lost_fraction * anchor_area
-        ):
-            found = self._redetect(gray, extras)
-            if found is not None:  # the object was lost (occluded): start again from there
-                return self._placed(state, gray, rgb, extras, found)
+        lost = area < _LOST_FRACTION * anchor_area or confidence < _HOLD_BELOW
+        if cfg.redetect and not going and lost:
+            found = self._redetect(gray, extras, _REDETECT_SCORE, rgb)
+            if found is not None:
+                overlap = np.count_nonzero(found & small) / max(np.count_nonzero(found | small), 1)
+                if overlap < 0.5:  # the object was lost (occluded): start again from there
+                    return self._placed(state, gray, rgb, extras, found)
         out_roi = roi
-        if cfg.out_threshold < cfg.threshold:  # unsure pixels go to the output only
-            unsure = logit >= np.log(cfg.out_threshold / (1 - cfg.out_threshold))
-            out_roi = roi | (unsure & reach)
-        if cfg.color and cfg.model_rate > 0 and roi.any():
+        if not hold:  # unsure pixels go to the output only (coverage first)
+            unsure = logit >= np.log(_OUT_THRESHOLD / (1 - _OUT_THRESHOLD))
+            out_roi = roi | (unsure & reach & (cv2.dilate(roi.view(np.uint8), _disk(2)) > 0))
+        if cfg.color and roi.any() and confidence >= _CONFIDENT:
             fg_new, bg_new = self._models(new_rgb, roi, bins)
-            a = cfg.model_rate
+            a = _MODEL_RATE
             extras["fg"] = ((1 - a) * extras["fg"] + a * fg_new).astype(np.float32)
             extras["bg"] = ((1 - a) * extras["bg"] + a * bg_new).astype(np.float32)
-        # the object's velocity from the pixels the refinement kept: what the warp carried
-        # but the colour/photo checks rejected (leaks, uncovered background, occluders)
-        # would pull it towards the background's motion
+        if confidence >= _CONFIDENT and cfg.adapt > 0:
+            # the shape follows the mask by at most 1 px per adaptation, the area only when
+            # the mask is well within the budget: neither compounds
+            near = cv2.dilate((ref_full >= 0.5).view(np.uint8), _disk(1)) > 0
+            target = (small & near).astype(np.float32)
+            rate = np.where(target > ref_full, cfg.adapt, _SHRINK_RATE * cfg.adapt)
+            ref_full = (1 - rate) * ref_full + rate * target
+            if ref_area <= area <= _ADAPT_AREA_BELOW * ref_area:
+                ref_area = (1 - _AREA_RATE) * ref_area + _AREA_RATE * area
+        extras["ref"] = ref_full.astype(np.float32, copy=False)
+        extras["ref_area"] = np.asarray(ref_area, np.float64)
+        # the object's velocity from the pixels the refinement kept
         support = roi & warped
         if np.count_nonzero(support) < 16:
             support = warped
         residual = np.median(flow[support], axis=0)
         extras["velocity"] = np.array([tx - residual[0], ty - residual[1]], np.float32)
-        soft = small.astype(np.float32)
-        extras["soft"] = soft
+        extras["soft"] = small.astype(np.float32)
         extras["rgb"] = rgb
-        # 7. full resolution
-        h, w = state.frame_shape
-        if (h, w) == size:
-            mask = np.zeros(size, bool)
-            mask[ry0:ry1, rx0:rx1] = out_roi
-        else:  # upsample the region only
-            mask = np.zeros((h, w), bool)
-            sx, sy = w / width, h / height
-            fx0, fy0 = int(rx0 * sx), int(ry0 * sy)
-            fx1, fy1 = min(w, int(np.ceil(rx1 * sx))), min(h, int(np.ceil(ry1 * sy)))
-            mask[fy0:fy1, fx0:fx1] = (
-                cv2.resize(
-                    out_roi.view(np.uint8) * np.uint8(255),
-                    (fx1 - fx0, fy1 - fy0),
-                    interpolation=cv2.INTER_LINEAR,
-                )
-                >= 128
-            )
-        if cfg.out_fill_holes:
-            mask = _fill_holes(mask)
-        if cfg.out_grow > 0:
-            mask = cv2.dilate(mask.astype(np.uint8), _disk(cfg.out_grow)) > 0
+        # 11. full resolution
+        mask = self._upsample(out_roi, (rx0, ry0, rx1, ry1), size, state.frame_shape)
         return mask, replace(
-            state, index=state.index + 1, mask=mask, prev_gray=gray, prev_flow=flow, extras=extras
+            state,
+            index=state.index + 1,
+            mask=mask,
+            prev_gray=gray,
+            prev_flow=flow,
+            extras=extras,
+            confidence=confidence,
         )
+
+    @staticmethod
+    def _upsample(
+        roi: np.ndarray,
+        box: tuple[int, int, int, int],
+        size: tuple[int, int],
+        frame_shape: tuple[int, int],
+    ) -> np.ndarray:
+        """The full-resolution mask of a working-resolution region (upsampled region only)."""
+        rx0, ry0, rx1, ry1 = box
+        height, width = size
+        h, w = frame_shape
+        mask = np.zeros((h, w), bool)
+        if (h, w) == size:
+            mask[ry0:ry1, rx0:rx1] = roi
+            return mask
+        sx, sy = w / width, h / height
+        fx0, fy0 = int(rx0 * sx), int(ry0 * sy)
+        fx1, fy1 = min(w, int(np.ceil(rx1 * sx))), min(h, int(np.ceil(ry1 * sy)))
+        mask[fy0:fy1, fx0:fx1] = (
+            cv2.resize(
+                roi.view(np.uint8) * np.uint8(255),
+                (fx1 - fx0, fy1 - fy0),
+                interpolation=cv2.INTER_LINEAR,
+            )
+            >= 128
+        )
+        return mask
 
 
 class FastFlowTracker(FlowTracker):

@@ -65,6 +65,7 @@ import numpy as np
 from .base import TrackState
 from .errors import TrackingError
 from .flow_tracker import (
+    _MIN_COMPONENT,
     FlowTracker,
     FlowTrackerConfig,
     _bbox,
@@ -281,7 +282,7 @@ class GrabCutFlowTracker(FlowTracker):
             )
         out = np.zeros(mask.shape, bool)
         out[y0:y1, x0:x1] = res
-        out = _filter_components(out, mask, self.config.min_component)
+        out = _filter_components(out, mask, _MIN_COMPONENT)
         return _fill_holes(out)
 
     # ------------------------------------------------------------------ interface

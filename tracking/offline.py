@@ -14,8 +14,12 @@ import numpy as np
 
 from ._checks import check_frame, check_mask
 from .base import MaskTracker
+from .confidence import TrackedFrame
 from .errors import TrackingError
 from .registry import DEFAULT_TRACKER, get_tracker
+
+#: Default vote threshold of the two directions (see :func:`iter_track_frames`).
+FUSION_THRESHOLD: float = 0.5
 
 
 class FrameSequence(Protocol):
@@ -53,21 +57,24 @@ def _check_keyframes(
     return dict(sorted(out.items()))
 
 
-def iter_track(
+def iter_track_frames(
     frames: FrameSequence,
     keyframes: Mapping[int, np.ndarray],
     tracker: MaskTracker | str = DEFAULT_TRACKER,
-    fusion_threshold: float = 0.35,
-) -> Iterator[np.ndarray]:
-    """Propagate keyframe masks through a video, yielding one mask per frame, in order.
+    fusion_threshold: float = FUSION_THRESHOLD,
+) -> Iterator[TrackedFrame]:
+    """Propagate keyframe masks through a video, yielding each frame's mask and confidence.
 
     Each frame between two keyframes gets a mask tracked forward from the keyframe before it
-    and one tracked backward from the keyframe after it; they are fused by a vote weighted by
-    the distance to each keyframe: pixel ``p`` is object when
-    ``w_f * fwd[p] + w_b * bwd[p] >= fusion_threshold`` with ``w_f = d_b / (d_f + d_b)``.
-    A threshold below 0.5 leans to the union (coverage first). Frames before the first
-    keyframe are tracked backward only, frames after the last forward only; keyframes get
-    their own mask.
+    and one tracked backward from the keyframe after it. They are fused by a vote in which
+    each direction weighs its confidence over its distance to its keyframe:
+    ``w_f = c_f / d_f``, ``w_b = c_b / d_b``, and pixel ``p`` is object when
+    ``(w_f * fwd[p] + w_b * bwd[p]) / (w_f + w_b) >= fusion_threshold``. So a keyframe wins
+    around itself in both directions, and a direction that lost the object (confidence near
+    0) gives way to the other. The fused confidence is the weighted mean of the two, lowered
+    where the directions disagree (their IoU). Frames before the first keyframe are tracked
+    backward only, frames after the last forward only; keyframes get their own mask and
+    confidence 1.
 
     Args:
         frames: random-access video (``len`` and ``frames[i]`` -> ``H,W,3`` uint8 RGB).
@@ -76,7 +83,7 @@ def iter_track(
         fusion_threshold: see above, in ``(0, 1]``.
 
     Yields:
-        ``H,W`` bool masks for frames ``0..len(frames) - 1`` (empty when the object left).
+        :class:`TrackedFrame` s for frames ``0..len(frames) - 1``, in order.
 
     Raises:
         TrackingError: no frames, keyframe index out of range, mask of the wrong size or
@@ -94,7 +101,7 @@ def iter_track(
     indices = list(keys)
 
     # 1. Backward pass (from the last frame down), masks kept packed.
-    backward: dict[int, np.ndarray] = {}
+    backward: dict[int, tuple[np.ndarray, float]] = {}
     state = None
     for t in range(indices[-1], -1, -1):
         frame = first if t == 0 else frames[t]
@@ -103,7 +110,7 @@ def iter_track(
             continue
         assert state is not None
         mask, state = tracker.step(state, frame)
-        backward[t] = _packed(mask)
+        backward[t] = (_packed(mask), float(state.confidence))
     # 2. Forward pass, fused with the backward masks and yielded in order.
     state = None
     prev_key: int | None = None
@@ -114,29 +121,74 @@ def iter_track(
             state = tracker.init(frame, keys[t], index=t)
             prev_key = t
             next_pos += 1
-            yield keys[t].copy()
+            yield TrackedFrame(t, keys[t].copy(), 1.0, keyframe=True)
             continue
         if state is None:  # before the first keyframe: backward only
-            yield _unpacked(backward.pop(t), shape)
+            bits, conf = backward.pop(t)
+            yield TrackedFrame(t, _unpacked(bits, shape), conf)
             continue
         frame = first if t == 0 else frames[t]
         fwd, state = tracker.step(state, frame)
+        c_f = float(state.confidence)
         if next_pos >= len(indices):  # after the last keyframe: forward only
-            yield fwd
+            yield TrackedFrame(t, fwd, c_f)
             continue
         assert prev_key is not None
-        bwd = _unpacked(backward.pop(t), shape)
-        d_f, d_b = t - prev_key, indices[next_pos] - t
-        w_f = d_b / (d_f + d_b)
-        vote = w_f * fwd.astype(np.float32) + (1.0 - w_f) * bwd.astype(np.float32)
-        yield vote >= fusion_threshold
+        bits, c_b = backward.pop(t)
+        bwd = _unpacked(bits, shape)
+        yield _fuse(t, fwd, c_f, t - prev_key, bwd, c_b, indices[next_pos] - t, fusion_threshold)
+
+
+def _fuse(
+    t: int,
+    fwd: np.ndarray,
+    c_f: float,
+    d_f: int,
+    bwd: np.ndarray,
+    c_b: float,
+    d_b: int,
+    threshold: float,
+) -> TrackedFrame:
+    """Confidence- and distance-weighted vote of the two directions (see above)."""
+    w_f = max(c_f, 1e-3) / d_f
+    w_b = max(c_b, 1e-3) / d_b
+    a = w_f / (w_f + w_b)
+    if a >= 1 - 1e-6 or not bwd.any() and c_b < 1e-3:
+        mask = fwd
+    elif a <= 1e-6:
+        mask = bwd
+    else:
+        vote = a * fwd.astype(np.float32) + (1.0 - a) * bwd.astype(np.float32)
+        mask = vote >= threshold
+    union = np.count_nonzero(fwd | bwd)
+    agree = np.count_nonzero(fwd & bwd) / union if union else 1.0
+    conf = (a * c_f + (1 - a) * c_b) * (0.5 + 0.5 * agree)
+    return TrackedFrame(t, mask, float(conf))
+
+
+def iter_track(
+    frames: FrameSequence,
+    keyframes: Mapping[int, np.ndarray],
+    tracker: MaskTracker | str = DEFAULT_TRACKER,
+    fusion_threshold: float = FUSION_THRESHOLD,
+) -> Iterator[np.ndarray]:
+    """The masks of :func:`iter_track_frames` only (same arguments).
+
+    Yields:
+        ``H,W`` bool masks for frames ``0..len(frames) - 1`` (empty when the object left).
+
+    Raises:
+        TrackingError: see :func:`iter_track_frames`.
+    """
+    for item in iter_track_frames(frames, keyframes, tracker, fusion_threshold):
+        yield item.mask
 
 
 def track(
     frames: FrameSequence | Sequence[np.ndarray],
     keyframes: Mapping[int, np.ndarray],
     tracker: MaskTracker | str = DEFAULT_TRACKER,
-    fusion_threshold: float = 0.35,
+    fusion_threshold: float = FUSION_THRESHOLD,
 ) -> list[np.ndarray]:
     """Offline tracking: the list version of :func:`iter_track` (same arguments).
 
@@ -155,4 +207,4 @@ def track(
     return list(iter_track(frames, keyframes, tracker, fusion_threshold))
 
 
-__all__ = ["FrameSequence", "iter_track", "track"]
+__all__ = ["FUSION_THRESHOLD", "FrameSequence", "iter_track", "iter_track_frames", "track"]

@@ -25,6 +25,8 @@ _NOT_COLUMNS = {
     "save_masks": "a batch does not save masks (run `moebius-video track` for that)",
     "overwrite": "overwriting is for the whole batch (-y on the command line)",
     "progress": "the batch has one progress bar (--progress on the command line)",
+    "review": "a batch writes no review video (run `moebius-video track --review` for that)",
+    "json": "--json is for a single run's summary",
 }
 _PATH_COLUMNS = ("input", "mask", "keyframes", "masks", "mask_video")
 _TRUE = {"1", "true", "yes", "on", "y"}

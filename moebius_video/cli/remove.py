@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from moebius_video.cli.argtypes import (
     box,
@@ -47,6 +48,12 @@ def _add_mask_arguments(
     if kinds:
         group.add_argument("--save-masks", type=output_path, metavar="DIR",
                            help="write the per-frame masks actually used (PNG 0/255) to DIR")
+        group.add_argument("--review", type=output_path, metavar="VIDEO",
+                           help="write the input with the mask overlaid and the tracker's "
+                           "confidence drawn (a timeline; doubtful frames in orange) to VIDEO")
+        group.add_argument("--json", action="store_true",
+                           help="print the result as one JSON object: frames, outputs, per-frame "
+                           "confidence, doubtful frame ranges with suggested keyframes")
 
 
 def _add_mask_kinds(group: argparse._ArgumentGroup, *, per_frame: bool) -> None:
@@ -279,7 +286,7 @@ def _mask_input(args: argparse.Namespace) -> MaskInput:
     )
 
 
-def _report(result, what: str) -> None:  # type: ignore[no-untyped-def]
+def _report(result, what: str, as_json: bool = False) -> None:  # type: ignore[no-untyped-def]
     # result.warnings were already logged by the library as they arose.
     ms = result.timings.per_frame_ms(result.frames)
     logger.info(
@@ -295,7 +302,28 @@ def _report(result, what: str) -> None:  # type: ignore[no-untyped-def]
             100.0 * result.propagated_pixels / result.hole_pixels,
             100.0 * result.spatial_pixels / result.hole_pixels,
         )
+    if as_json:
+        print(json.dumps(_as_dict(result)), file=sys.stdout)
+        return
     print(what, file=sys.stdout)
+    if result.doubtful:
+        from tracking import format_ranges
+
+        print(format_ranges(result.doubtful), file=sys.stdout)
+
+
+def _as_dict(result) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return {
+        "output": None if result.output is None else str(result.output),
+        "frames": result.frames,
+        "frames_per_second": round(result.frames_per_second, 2),
+        "masks_dir": None if result.masks_dir is None else str(result.masks_dir),
+        "empty_mask_frames": result.empty_mask_frames,
+        "confidence": [round(c, 3) for c in result.confidence],
+        "doubtful": [r.to_dict() for r in result.doubtful],
+        "suggested_keyframes": [k for r in result.doubtful for k in r.keyframes],
+        "warnings": list(result.warnings),
+    }
 
 
 def run_remove(args: argparse.Namespace) -> int:
@@ -306,13 +334,15 @@ def run_remove(args: argparse.Namespace) -> int:
     result = remove_object(
         args.input, args.output, settings.masks, config=settings.config,
         encode=settings.encode, save_masks=args.save_masks, filler=settings.filler.build(),
-        progress=args.progress,
+        progress=args.progress, review=args.review,
     )
     line = (f"wrote {result.output} ({result.frames} frames, processed at "
             f"{result.frames_per_second:.1f} frames/s)")
     if result.masks_dir is not None:
         line += f"; masks in {result.masks_dir}"
-    _report(result, line)
+    if args.review is not None:
+        line += f"; review in {args.review}"
+    _report(result, line, args.json)
     return 0
 
 
@@ -321,8 +351,10 @@ def run_track(args: argparse.Namespace) -> int:
     from moebius_video.engine.remove import EncodeConfig, RemoveConfig, remove_object
     from moebius_video.fill.base import Filler, FillResult
 
-    if args.save_masks is None:
-        raise InvalidArgumentError("track needs --save-masks DIR (where the masks go)")
+    if args.save_masks is None and args.review is None and not args.json:
+        raise InvalidArgumentError(
+            "track needs --save-masks DIR (where the masks go), --review VIDEO or --json"
+        )
 
     class _NoFill(Filler):
         name = "none"
@@ -334,7 +366,12 @@ def run_track(args: argparse.Namespace) -> int:
     result = remove_object(
         args.input, None, _mask_input(args), config=config,
         encode=EncodeConfig(overwrite=args.overwrite), save_masks=args.save_masks,
-        filler=_NoFill(), progress=args.progress,
+        filler=_NoFill(), progress=args.progress, review=args.review,
     )
-    _report(result, f"wrote {result.frames} masks to {result.masks_dir}")
+    outputs = []
+    if result.masks_dir is not None:
+        outputs.append(f"wrote {result.frames} masks to {result.masks_dir}")
+    if args.review is not None:
+        outputs.append(f"wrote the review of {result.frames} frames to {args.review}")
+    _report(result, "; ".join(outputs) or f"tracked {result.frames} frames", args.json)
     return 0

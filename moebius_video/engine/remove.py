@@ -187,6 +187,11 @@ class RemoveResult:
         spatial_pixels: Hole pixels filled by a spatial method.
         timings: Time per stage.
         warnings: Things the user should know (lost frames, empty masks...).
+        confidence: The tracker's confidence in each frame's mask, in order (1 for given
+            masks and keyframes; see :attr:`tracking.TrackState.confidence`).
+        doubtful: The doubtful frame ranges (confidence below
+            :data:`tracking.DOUBTFUL_BELOW`), each with the keyframes it suggests; frame
+            indices count from the input's first frame.
     """
 
     output: Path | None
@@ -198,6 +203,8 @@ class RemoveResult:
     spatial_pixels: int = 0
     timings: StageTimings = field(default_factory=StageTimings)
     warnings: list[str] = field(default_factory=list)
+    confidence: list[float] = field(default_factory=list)
+    doubtful: list = field(default_factory=list)  # list[tracking.DoubtfulRange]
 
     @property
     def frames_per_second(self) -> float:
@@ -273,16 +280,19 @@ def iter_masks(
     *,
     tracker_name: str | None = None,
     start: int = 0,
+    confidence: list[float] | None = None,
 ) -> Iterator[tuple[Frame, np.ndarray, float]]:
     """Pair every frame with its raw (undilated) mask.
 
     Yields ``(frame, mask, seconds spent tracking)``. A first-frame mask or box is tracked
-    through the video; per-frame masks are read as they are needed.
+    through the video; per-frame masks are read as they are needed. When ``confidence`` is
+    a list, each frame's confidence is appended to it before the frame is yielded.
 
     Raises:
         InvalidMaskError: Unreadable masks, wrong sizes, an all-white first mask, a mask
             video shorter than the input.
     """
+    conf = confidence if confidence is not None else []
     if spec.tracked:
         import tracking
 
@@ -305,11 +315,14 @@ def iter_masks(
                 mask = first
             else:
                 mask, state = tracker.step(state, frame.image)
+            conf.append(1.0 if state is None else float(state.confidence))
             yield frame, mask, time.perf_counter() - t0
         return
 
     if spec.keyframes is not None:
-        yield from _iter_keyframe_masks(spec, frames, info, tracker_name=tracker_name, start=start)
+        yield from _iter_keyframe_masks(
+            spec, frames, info, tracker_name=tracker_name, start=start, confidence=conf
+        )
         return
 
     if spec.masks_dir is not None:
@@ -325,6 +338,7 @@ def iter_masks(
             if not checked:
                 check_first_mask(mask, f"mask {path.name}")
                 checked = True
+            conf.append(1.0)
             yield frame, mask, time.perf_counter() - t0
         return
 
@@ -349,6 +363,7 @@ def iter_masks(
             if not checked:
                 check_first_mask(mask, "the mask video's first frame")
                 checked = True
+            conf.append(1.0)
             yield frame, mask, time.perf_counter() - t0
     finally:
         masks.close()  # stops the mask video's decoder thread now, not at garbage collection
@@ -380,6 +395,7 @@ def _iter_keyframe_masks(
     *,
     tracker_name: str | None,
     start: int,
+    confidence: list[float],
 ) -> Iterator[tuple[Frame, np.ndarray, float]]:
     """Masks propagated from keyframes in both directions (``MaskInput.keyframes``)."""
     import tracking
@@ -410,19 +426,20 @@ def _iter_keyframe_masks(
         if not keys:
             raise InvalidMaskError(f"no keyframe in {spec.keyframes} at or after frame {start}")
         try:
-            masks = tracking.iter_track(
+            masks = tracking.iter_track_frames(
                 _Window(video, start, stop), keys,
                 tracker=tracker_name or tracking.DEFAULT_TRACKER,
             )
             for frame in frames:
                 t0 = time.perf_counter()
-                mask = next(masks, None)
-                if mask is None:
+                item = next(masks, None)
+                if item is None:
                     raise InvalidMaskError(
                         f"random access to {info.path} found fewer frames than decoding "
                         f"(frame {frame.index})"
                     )
-                yield frame, mask, time.perf_counter() - t0
+                confidence.append(item.confidence)
+                yield frame, item.mask, time.perf_counter() - t0
         except tracking.TrackingError as error:
             raise InvalidMaskError(str(error)) from None
 
@@ -560,6 +577,7 @@ def remove_object(
     save_masks: str | Path | None = None,
     filler: Filler | None = None,
     progress: bool | None = None,
+    review: str | Path | None = None,
     callback: Callable[[int, int | None], None] | None = None,
 ) -> RemoveResult:
     """Remove the masked object from a video file or a folder of frames.
@@ -576,12 +594,15 @@ def remove_object(
             dilated ones), as PNG 0/255 named like the frames.
         filler: A ready filler; by default ``config.fill`` is built.
         progress: Show a progress bar (``None`` = only on a terminal).
+        review: A video file that receives each input frame with its (undilated) mask and
+            the tracker's confidence drawn on it (see :mod:`moebius_video.engine.review`).
         callback: Called after every written frame with ``(frames done, frames expected or
             None)``, in the caller's thread. An exception it raises stops the removal (the
             unfinished output is deleted) and propagates: that is how a caller cancels.
 
     Returns:
-        What was done, with timings and warnings.
+        What was done, with timings, warnings, the per-frame confidence and the doubtful
+        frame ranges.
 
     Raises:
         MoebiusError: Bad input or output (the message names it); nothing is left behind.
@@ -612,6 +633,7 @@ def remove_object(
     sink = None
     mask_writer = None
     mask_stage = None
+    review_sink = None
     try:
         info = source.info
         if output is not None:
@@ -633,8 +655,17 @@ def remove_object(
         total = _expected_frames(info, config.start, config.end)
         pairs: Iterable[tuple[Frame, np.ndarray, float]] = iter_masks(
             masks, _timed(source, result.timings), info,
-            tracker_name=config.tracker, start=config.start,
+            tracker_name=config.tracker, start=config.start, confidence=result.confidence,
         )
+        if review is not None:
+            from moebius_video.engine.review import reviewed
+            from tracking import DOUBTFUL_BELOW
+
+            review_sink = open_sink(
+                Path(review), like=info, audio=False, overwrite=encode.overwrite,
+                frame_rate=encode.frame_rate, input_path=input,
+            )
+            pairs = reviewed(pairs, review_sink, result.confidence, total, DOUBTFUL_BELOW)
         dilate = config.dilate
         if config.concurrent:
             from moebius_video.engine.stages import IteratorStage  # stages imports this module
@@ -673,6 +704,9 @@ def remove_object(
             mask_writer.close()
             result.masks_dir = mask_writer.folder
             mask_writer = None
+        if review_sink is not None:
+            review_sink.close()
+            review_sink = None
         result.timings.encode += time.perf_counter() - t0
     finally:
         if mask_stage is not None:
@@ -683,11 +717,17 @@ def remove_object(
             sink.abort()
         if mask_writer is not None:
             mask_writer.abort()
+        if review_sink is not None:
+            review_sink.abort()
         source.close()
     # Every warning was logged where it arose (an all-empty run starts with an empty first
     # mask, which is reported then); the result keeps them for callers.
     result.warnings.extend(source.stats.warnings)
     if result.frames and result.empty_mask_frames == result.frames:
         result.warnings.append("every mask was empty: the video was copied through unchanged")
+    if masks.needs_tracker:
+        from tracking import doubtful_ranges
+
+        result.doubtful = doubtful_ranges(result.confidence, offset=config.start)
     result.timings.total = time.perf_counter() - t_start
     return result

@@ -8,7 +8,8 @@ it), the frames between two consecutive keyframes (tracked from both and fused) 
 frames after the last (tracked forward). A segment's masks depend only on the keyframes at
 its two ends, so a correction on frame ``k`` makes only the two segments next to ``k``
 stale: re-tracking redoes those frames and nothing else. Each segment is tracked by
-:func:`tracking.iter_track` (the CLI's code and keyframe fusion) on the window of frames
+:func:`tracking.iter_track_frames` (the CLI's code and keyframe fusion, with the tracker's
+per-frame confidence) on the window of frames
 from one end keyframe to the other, so the result is the one the CLI computes for the whole
 video with the same keyframes.
 """
@@ -31,6 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+import tracking
 from moebius_video.errors import (
     InvalidArgumentError,
     InvalidMaskError,
@@ -45,7 +47,7 @@ from moebius_video.web.jobs import Job, JobBusyError, JobStatus
 logger = logging.getLogger(__name__)
 
 #: A frame whose confidence is below this is doubtful (drawn red on the timeline).
-DOUBTFUL = 0.5
+DOUBTFUL = tracking.DOUBTFUL_BELOW
 #: JPEG previews kept per session (they are small: tens of kB each).
 _PREVIEW_CACHE = 96
 _KEYFRAME_NAME = re.compile(r"^(\d+)\.png$")
@@ -170,72 +172,6 @@ class Segment:
         return range(self.first, self.last + 1)
 
 
-def derived_confidence(areas: list[int], key_areas: dict[int, int],
-                       fresh: list[bool]) -> list[float | None]:
-    """A per-frame confidence in ``[0, 1]`` from what the tracking API gives: mask areas.
-
-    The tracker follows a rigid-ish object whose area changes slowly; so the area is
-    compared with the area expected from the nearest keyframes (linear in between), and a
-    jump from the previous frame lowers it too. An empty mask scores 0 (lost, or left the
-    frame: either way the user should look). Keyframes score 1; frames not (freshly)
-    tracked have no confidence.
-
-    Args:
-        areas: Mask area per frame (pixels).
-        key_areas: ``{keyframe index: area}``.
-        fresh: Whether each frame's mask is up to date.
-
-    Returns:
-        One value per frame (``None`` where there is no fresh mask).
-    """
-    n = len(areas)
-    keys = sorted(key_areas)
-    out: list[float | None] = [None] * n
-    if not keys:
-        return out
-    pos = 0
-    for t in range(n):
-        if not fresh[t]:
-            continue
-        if t in key_areas:
-            out[t] = 1.0
-            continue
-        while pos < len(keys) and keys[pos] < t:
-            pos += 1
-        before = keys[pos - 1] if pos > 0 else None
-        after = keys[pos] if pos < len(keys) else None
-        if before is not None and after is not None:
-            w = (t - before) / (after - before)
-            expected = (1 - w) * key_areas[before] + w * key_areas[after]
-        else:
-            expected = key_areas[before if before is not None else after]  # type: ignore[index]
-        area = areas[t]
-        if area <= 0 or expected <= 0:
-            out[t] = 0.0
-            continue
-        conf = max(0.0, 1.0 - abs(float(np.log2(area / expected))) / 1.5)
-        if t > 0 and fresh[t - 1] and areas[t - 1] > 0:
-            jump = abs(float(np.log2(area / areas[t - 1])))
-            if jump > 0.35:  # more than ~27 % in one frame
-                conf *= 0.5
-        out[t] = round(conf, 3)
-    return out
-
-
-def doubtful_ranges(confidence: list[float | None], threshold: float = DOUBTFUL) -> list[tuple[int, int]]:
-    """Inclusive ``(first, last)`` frame ranges whose confidence is below ``threshold``."""
-    ranges: list[tuple[int, int]] = []
-    start = None
-    for t, c in enumerate([*confidence, None]):
-        low = c is not None and c < threshold
-        if low and start is None:
-            start = t
-        elif not low and start is not None:
-            ranges.append((start, t - 1))
-            start = None
-    return ranges
-
-
 class _Window:
     """Frames ``start .. stop - 1`` of a video, re-indexed from 0; counts the reads."""
 
@@ -286,6 +222,7 @@ class EditSession:
     masks: dict[int, bytes] = field(default_factory=dict)
     mask_signature: dict[int, tuple[int | None, int | None, int, int]] = field(default_factory=dict)
     areas: dict[int, int] = field(default_factory=dict)
+    confidence: dict[int, float] = field(default_factory=dict)
     job: Job | None = None
     result: _Result | None = None
     generation: int = 0
@@ -505,38 +442,44 @@ class EditSession:
 
     def timeline(self) -> dict[str, object]:
         """Per-frame state for the page: ``k`` keyframe, ``t`` tracked, ``s`` stale (an old
-        mask, its keyframes changed since), ``-`` nothing; confidence; doubtful ranges."""
+        mask, its keyframes changed since), ``-`` nothing; the tracker's confidence (``None``
+        where there is no up-to-date mask); doubtful ranges with suggested keyframes."""
         with self.lock:
             wanted = self._fresh_signatures()
             n = self.num_frames
             states, fresh, areas = [], [], []
+            confidence: list[float | None] = []
             for t in range(n):
                 if t in self.keyframes:
                     states.append("k")
                     fresh.append(True)
+                    confidence.append(1.0)
                 elif t in self.masks:
                     ok = self.mask_signature.get(t) == wanted.get(t)
                     states.append("t" if ok else "s")
                     fresh.append(ok)
+                    confidence.append(round(self.confidence.get(t, 0.0), 3) if ok else None)
                 else:
                     states.append("-")
                     fresh.append(False)
+                    confidence.append(None)
                 areas.append(self.areas.get(t, 0))
-            key_areas = {k: self.areas[k] for k in self.keyframes}
+            keyframes = sorted(self.keyframes)
             result = self.result
             result_info = None
             if result is not None:
                 result_info = {"frames": result.frames, "fill": result.fill,
                                "seconds": round(result.seconds, 2),
                                "stale": result.generation != self.generation}
-        confidence = derived_confidence(areas, key_areas, fresh)
+        # Frames without an up-to-date mask are not doubtful: they are not tracked yet.
+        ranges = tracking.doubtful_ranges([1.0 if c is None else c for c in confidence])
         return {
             "states": "".join(states),
             "confidence": confidence,
-            "doubtful": doubtful_ranges(confidence),
-            "keyframes": sorted(key_areas),
+            "doubtful": [r.to_dict() for r in ranges],
+            "keyframes": keyframes,
             "areas": areas,
-            "ready": bool(key_areas) and all(fresh),
+            "ready": bool(keyframes) and all(fresh),
             "result": result_info,
         }
 
@@ -559,8 +502,6 @@ class EditSession:
         Raises:
             InvalidMaskError: No keyframe yet.
         """
-        import tracking
-
         with self.lock:
             if not self.keyframes:
                 raise InvalidMaskError(
@@ -604,10 +545,10 @@ class EditSession:
                         job.progress(base + min(size - 1, size * reads[0] // expected), total)
 
                     window = _Window(video, lo, hi + 1, on_read)
-                    masks = tracking.iter_track(window, window_keys, tracker=tracker_name)
+                    masks = tracking.iter_track_frames(window, window_keys, tracker=tracker_name)
                     try:
-                        for offset, mask in enumerate(masks):
-                            t = lo + offset
+                        for offset, tracked in enumerate(masks):
+                            t, mask = lo + offset, tracked.mask
                             if t in (seg.before, seg.after):
                                 continue
                             data = encode_mask_png(mask)
@@ -618,6 +559,7 @@ class EditSession:
                                 self.masks[t] = data
                                 self.mask_signature[t] = seg.signature
                                 self.areas[t] = int(mask.sum())
+                                self.confidence[t] = float(tracked.confidence)
                                 self.generation += 1
                     except tracking.TrackingError as error:
                         raise InvalidMaskError(str(error)) from None
@@ -1051,8 +993,6 @@ __all__ = [
     "SessionStore",
     "UnknownSessionError",
     "decode_mask_png",
-    "derived_confidence",
-    "doubtful_ranges",
     "encode_mask_png",
     "snap_to_object",
 ]

@@ -72,19 +72,21 @@ def test_a_too_small_first_mask_grows_back_to_the_object(synth_clip: SynthClip) 
 def test_a_too_large_first_mask_is_pulled_back_with_feedback(
     synth_clip: SynthClip, model: str
 ) -> None:
-    # the first mask holds a 6 px rim of background: plain flow carries it along (it even
-    # grows with the pan), GrabCut fed back into the state pulls the mask back to the object
+    # the first mask holds a 6 px rim of background: plain flow keeps part of it (the rim
+    # that moves with the pan loses to the motion evidence, the rest is trusted as the
+    # keyframe's), GrabCut fed back into the state pulls the mask back to the object
     big = cv2.dilate(synth_clip.masks[0].astype(np.uint8), _disk(6)) > 0
     plain = _ious(_run("flow", synth_clip, big), synth_clip)
     refined = _ious(
         _run("flow-grabcut", synth_clip, big, feedback=True, output="refined", model=model),
         synth_clip,
     )
-    assert np.mean(plain[-5:]) < 0.6
+    assert np.mean(plain[-5:]) < 0.85
     assert np.mean(refined[-5:]) > 0.9
+    assert np.mean(refined[-5:]) > np.mean(plain[-5:]) + 0.1
     # the default (output only, no feedback) cannot undo it: the union keeps the rim
     union = _ious(_run("flow-grabcut", synth_clip, big), synth_clip)
-    assert np.mean(union[-5:]) < 0.6
+    assert np.mean(union[-5:]) < 0.85
 
 
 def test_accept_gate_keeps_the_flow_state(synth_clip: SynthClip) -> None:
@@ -95,7 +97,7 @@ def test_accept_gate_keeps_the_flow_state(synth_clip: SynthClip) -> None:
         synth_clip,
     )
     fed = _ious(_run("flow-grabcut", synth_clip, big, feedback=True, output="refined"), synth_clip)
-    assert np.mean(fed[-5:]) > np.mean(gated[-5:]) + 0.2
+    assert np.mean(fed[-5:]) > np.mean(gated[-5:]) + 0.03
 
 
 def test_state_round_trips_with_the_models(synth_clip: SynthClip, tmp_path) -> None:

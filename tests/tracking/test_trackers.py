@@ -132,13 +132,15 @@ def test_tiny_frames_and_objects() -> None:
 
 
 def test_flow_config_checks() -> None:
-    with pytest.raises(TrackingError, match="threshold"):
-        get_tracker("flow", threshold=1.5)
     with pytest.raises(TrackingError, match="max_grow"):
         get_tracker("flow", max_grow=-1)
-    with pytest.raises(TrackingError, match="color_bins"):
-        get_tracker("flow", color_bins=12)
-    tracker = get_tracker("flow", color_bins=8, fb_check=True, match=False)
+    with pytest.raises(TrackingError, match="area_budget"):
+        get_tracker("flow", area_budget=0.5)
+    with pytest.raises(TrackingError, match="adapt"):
+        get_tracker("flow", adapt=2.0)
+    with pytest.raises(TrackingError, match="color_bins"):  # a knob that became a constant
+        get_tracker("flow", color_bins=8)
+    tracker = get_tracker("flow", motion=False, match=False)
     clip = make_clip(n=4)
     state = tracker.init(clip.frames[0], clip.masks[0])
     for frame in clip.frames[1:]:
@@ -162,14 +164,12 @@ def _blinking_clip() -> tuple[SynthClip, list[int]]:
 def test_flow_redetects_after_full_occlusion() -> None:
     clip, hidden = _blinking_clip()
     late = range(hidden[-1] + 4, len(clip.masks))
-    # a remnant of about 26 % of the object's area stays stuck on the background; the
-    # default lost_fraction (0.25) does not call that lost (a known weakness), 0.4 does
-    pred = run_stream("flow", clip, lost_fraction=0.4)
+    pred = run_stream("flow", clip)
     covs = [coverage(dilate_mask(pred[t - 1], 4), clip.masks[t]) for t in late]
     ious = [jaccard(pred[t - 1], clip.masks[t]) for t in late]
     assert np.mean(covs) > 0.8 and np.mean(ious) > 0.5
     # without re-detection the mask dies while the object is hidden and never comes back
-    pred_off = run_stream("flow", clip, lost_fraction=0.4, redetect=False)
+    pred_off = run_stream("flow", clip, redetect=False)
     assert np.mean([coverage(dilate_mask(pred_off[t - 1], 4), clip.masks[t]) for t in late]) < 0.5
 
 

@@ -405,3 +405,24 @@ def test_only_its_own_files_and_guarded_requests(make_api, clip, tmp_path) -> No
     page = api.c.get("/")
     assert page.headers["x-frame-options"] == "DENY"
     assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_the_timeline_carries_the_trackers_confidence_and_doubtful_ranges(api, clip, scene) -> None:
+    sid = api.open(clip)["id"]
+    wrong = np.zeros_like(scene.frame(0).mask)
+    wrong[60:90, 110:150] = True  # a keyframe that contradicts the first: the two disagree
+    api.key(sid, 0, scene.frame(0).mask)
+    api.key(sid, 23, wrong)
+    tl = api.run(sid, "track")["timeline"]
+    with open_random_access(clip) as video:
+        expected = [f.confidence for f in tracking.iter_track_frames(
+            video, {0: scene.frame(0).mask, 23: wrong})]
+    assert tl["confidence"][0] == tl["confidence"][23] == 1.0
+    assert np.allclose(tl["confidence"], expected, atol=0.05)
+    assert tl["doubtful"], tl["confidence"]
+    for r in tl["doubtful"]:
+        assert 0 < r["start"] <= r["end"] < 23 and r["min_confidence"] < 0.5
+        assert all(r["start"] <= k <= r["end"] for k in r["suggested_keyframes"])
+    # frames whose mask is out of date have no confidence (and are not doubtful)
+    tl = api.key(sid, 23, scene.frame(23).mask)
+    assert tl["confidence"][1:23] == [None] * 22 and tl["doubtful"] == []

@@ -420,7 +420,7 @@ function drawTimeline() {
   const band = 14, top = band + 4, graph = h - top - 4;
   // doubtful ranges behind everything
   ctx.fillStyle = "rgba(255,90,95,0.22)";
-  for (const [a, b] of tl.doubtful) ctx.fillRect(fx(a), 0, fx(b + 1) - fx(a), h);
+  for (const r of tl.doubtful) ctx.fillRect(fx(r.start), 0, fx(r.end + 1) - fx(r.start), h);
   // state band
   for (let i = 0; i < n; i++) {
     const s = tl.states[i];
@@ -452,11 +452,13 @@ function drawTimeline() {
   const list = $("doubtful");
   list.textContent = "";
   if (tl.doubtful.length) {
-    list.append("doubtful frames:");
-    for (const [a, b] of tl.doubtful.slice(0, 8)) {
+    list.append("doubtful:");
+    for (const r of tl.doubtful.slice(0, 6)) {
       const link = document.createElement("a");
-      link.textContent = a === b ? `${a}` : `${a}–${b}`;
-      link.onclick = () => showFrame(a);
+      const key = r.suggested_keyframes[0];
+      link.textContent = (r.start === r.end ? `${r.start}` : `${r.start}–${r.end}`) + ` (correct ${key})`;
+      link.title = `lowest confidence ${r.min_confidence}: a keyframe at ${r.suggested_keyframes.join(", ")} would help most`;
+      link.onclick = () => showFrame(key);
       list.append(link);
     }
   }

@@ -2,8 +2,8 @@
 
     PYTHONPATH=. python docs/editor_screenshot.py        # needs the web extra, selenium, chromium
 
-A generated 640x360 clip (no footage from elsewhere), a box drawn on frame 0 and snapped to
-the object, tracked by the default tracker; the picture is taken on frame 30.
+A generated 640x360 clip (no footage from elsewhere), a box drawn on frames 0 and 59 and
+snapped to the object, tracked by the default tracker; the picture is taken on frame 30.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from moebius_video.web.app import EditorConfig, create_app
 from moebius_video.web.server import WebServer
 
 W, H, N, SHOWN = 640, 360, 60, 30
+KEYS = (0, 59)
 
 
 def _wait(check, timeout: float = 300.0) -> None:  # type: ignore[no-untyped-def]
@@ -59,21 +60,28 @@ def main(out: Path) -> None:
             canvas = driver.find_element(By.ID, "view")
             w, h = driver.execute_script(
                 "const r = arguments[0].getBoundingClientRect(); return [r.width, r.height];", canvas)
-            ys, xs = np.nonzero(scene.frame(0).mask)
-            x0, y0, x1, y1 = xs.min() - 10, ys.min() - 10, xs.max() + 10, ys.max() + 10
-
             def at(x: float, y: float) -> tuple[int, int]:
                 return round(x * w / W - w / 2), round(y * h / H - h / 2)
 
-            a, b = at(x0, y0), at(x1, y1)
-            (ActionChains(driver).move_to_element_with_offset(canvas, *a).click_and_hold()
-             .move_by_offset(b[0] - a[0], b[1] - a[1]).release().perform())
-            _wait(lambda: "keyframe" in driver.find_element(By.ID, "key-state").text)
+            def show(index: int) -> None:
+                driver.execute_script(
+                    f"document.getElementById('slider').value = {index};"
+                    "document.getElementById('slider').dispatchEvent(new Event('input'));")
+                _wait(lambda: driver.find_element(By.ID, "frame-label").text.startswith(f"{index} /"))
+
+            for key in KEYS:  # a box around the object on each keyframe, snapped to it
+                show(key)
+                time.sleep(0.5)
+                ys, xs = np.nonzero(scene.frame(key).mask)
+                a = at(xs.min() - 10, ys.min() - 10)
+                b = at(xs.max() + 10, ys.max() + 10)
+                (ActionChains(driver).move_to_element_with_offset(canvas, *a).click_and_hold()
+                 .move_by_offset(b[0] - a[0], b[1] - a[1]).release().perform())
+                _wait(lambda key=key: f"frame {key} is a keyframe"
+                      in driver.find_element(By.ID, "key-state").text)
             driver.find_element(By.ID, "track").click()
             _wait(lambda: " in " in driver.find_element(By.ID, "track-state").text)
-            driver.execute_script(f"document.getElementById('slider').value = {SHOWN};"
-                                  "document.getElementById('slider').dispatchEvent(new Event('input'));")
-            _wait(lambda: driver.find_element(By.ID, "frame-label").text.startswith(f"{SHOWN} /"))
+            show(SHOWN)
             time.sleep(1.0)
             if "--debug" in sys.argv:
                 print(driver.execute_script(

@@ -15,7 +15,7 @@ import re
 import secrets
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -87,7 +87,6 @@ class EditorConfig:
     work_dir: Path | None = None
     fill: str | None = None
     tracker: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.max_upload <= 0 or self.max_request <= 0:

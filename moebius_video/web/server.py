@@ -62,6 +62,11 @@ class IdleTimeoutH11Protocol(H11Protocol):
         self._idle_since = self.loop.time()
         super().on_response_complete()
 
+    def timeout_keep_alive_handler(self) -> None:  # noqa: D102
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # a request is being answered: never cut it
+        super().timeout_keep_alive_handler()
+
 
 def bind_socket(host: str, port: int) -> socket.socket:
     """A bound (not yet listening) TCP socket.

@@ -695,9 +695,7 @@ class EditSession:
         if self.uploaded:
             raise InvalidArgumentError("this video was uploaded: download the result instead")
         source = self.result_file()
-        folder = self.path.parent if self.path.is_file() else self.path.parent
-        stem = _stem(self)
-        return _copy_new(source, folder, f"{stem}.removed", ".mp4")
+        return _copy_new(source, self.path.parent, f"{_stem(self)}.removed", ".mp4")
 
     def default_keyframes_folder(self) -> Path | None:
         """``NAME.keyframes`` next to the input (``None`` for uploads)."""

@@ -186,6 +186,13 @@ def test_mark_track_correct_remove_in_the_browser(browser: Any, server: WebServe
           and d.execute_script("return document.body.dataset.marks") == "0")
     tl = _json(api)["timeline"]
     assert tl["keyframes"] == [0, 20]
+    painted = tl["areas"][20]
+    # the eraser takes back what the brush put beyond the object's top-left corner
+    d.find_element(By.CSS_SELECTOR, "input[name=tool][value=erase]").click()
+    _drag(d, [(bx0 - 6, by0 - 6), (bx0 + 2, by0 + 2)])
+    _wait("the erased keyframe", lambda: _json(api)["timeline"]["areas"][20] < painted
+          and d.execute_script("return document.body.dataset.marks") == "0")
+    tl = _json(api)["timeline"]
     assert set(tl["states"][1:20]) == {"s"} and set(tl["states"][21:]) == {"s"}
 
     d.find_element(By.ID, "track").click()
@@ -198,8 +205,21 @@ def test_mark_track_correct_remove_in_the_browser(browser: Any, server: WebServe
     # remove (the fast fill), watch the progress, get before/after
     Select(d.find_element(By.ID, "fill")).select_by_value("telea")
     d.find_element(By.ID, "remove").click()
-    _wait("the removal", lambda: "removed the object" in text("remove-state"), timeout=300)
-    _wait("the result pane", lambda: d.find_element(By.ID, "after-pane").is_displayed())
+    def removed() -> bool:
+        job = _json(api)["job"]
+        assert job["state"] in ("running", "done"), job
+        return job["state"] == "done"
+
+    _wait("the removal", removed, timeout=300)
+    try:
+        _wait("the result in the page", lambda: "removed the object" in text("remove-state")
+              and d.find_element(By.ID, "after-pane").is_displayed(), timeout=30)
+    except AssertionError as error:
+        _shot(d, tmp_path, "failed.png")
+        state = d.execute_script("return [JSON.stringify(S.job), location.href, "
+                                 "document.getElementById('remove-state').textContent]")
+        raise AssertionError(f"{error}: the page says {state}; console "
+                             f"{d.get_log('browser')}") from None
     _shot(d, tmp_path, "editor-result.png")
 
     # play the result: frames advance

@@ -8,7 +8,7 @@ const EDGE = { key: "#ffc53d", tracked: "#ffffff", stale: "#8a8f9c" };
 const S = {
   cfg: null, sid: null, info: null, frame: 0, timeline: null, job: null,
   img: null, resultImg: null, mask: null, maskKind: null, loadToken: 0,
-  drag: null, playing: false, pollTimer: null, heartbeatTimer: null, lost: false,
+  drag: null, playing: false, heartbeatTimer: null, lost: false,
 };
 
 // ---------------------------------------------------------------- messages and API
@@ -491,19 +491,31 @@ async function cancelJob() {
   try { await api("POST", sessionUrl("/cancel")); } catch (e) { say(e.message); }
 }
 
+// One poll at a time, each tagged with the polling round it belongs to: an answer that
+// arrives after a new job started (an older round's) is dropped, never applied.
+let pollRound = 0;
 function startPolling() {
-  stopPolling();
-  S.pollTimer = setInterval(poll, 300);
+  const round = ++pollRound;
+  const loop = async () => {
+    if (round !== pollRound) return;
+    await poll(round);
+    if (round === pollRound) setTimeout(loop, 300);
+  };
+  setTimeout(loop, 300);
 }
 function stopPolling() {
-  if (S.pollTimer) clearInterval(S.pollTimer);
-  S.pollTimer = null;
+  pollRound++;
 }
 
-async function poll() {
+async function poll(round) {
   if (!S.sid || S.lost) return;
   let data;
-  try { data = await api("GET", sessionUrl("/job")); } catch (e) { if (!S.lost) say(e.message); stopPolling(); return; }
+  try { data = await api("GET", sessionUrl("/job")); }
+  catch (e) {  // a lost session stops polling (api() did); anything else is retried
+    if (!S.lost && round === pollRound) say(e.message);
+    return;
+  }
+  if (round !== pollRound) return;
   const before = S.timeline ? S.timeline.states[S.frame] : null;
   S.job = data.job; S.timeline = data.timeline;
   updateJobUi(); drawTimeline();

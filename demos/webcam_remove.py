@@ -27,7 +27,7 @@ WINDOW = "before | after   (s select, r reset, q quit)"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", type=int, default=0, help="camera index")
+    parser.add_argument("--camera", type=int, default=0, help="camera index")
     parser.add_argument("--fake", action="store_true", help="use a generated scene")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             scene = SyntheticScene(SceneConfig(width=640, height=360, num_frames=300))
             source = FakeCapture.from_scene(scene, prerender=60, num_frames=None, frame_rate=30)
         else:
-            source = WebcamCapture(args.device)
+            source = WebcamCapture(args.camera)
     except MoebiusError as error:
         print(f"error: {error}")
         return 1

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import helpers
 import pytest
-
-#: ../shared/data beside the repository (present for developers and CI, absent on a fresh clone).
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from helpers import SHARED_DATA
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,3 +60,19 @@ def dtype():  # type: ignore[no-untyped-def]
     import torch
 
     return torch.float32
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_threads():  # type: ignore[no-untyped-def]
+    """Every test must leave no live-engine thread behind."""
+    yield
+    deadline = time.monotonic() + 2.0
+    while helpers.live_threads() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert helpers.live_threads() == []
+
+
+@pytest.fixture
+def h():  # type: ignore[no-untyped-def]
+    """The shared helper module, for tests that take it as a fixture."""
+    return helpers

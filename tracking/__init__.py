@@ -6,9 +6,10 @@ Streaming: ``tracker = get_tracker()``, ``state = tracker.init(frame, mask)``, t
 and fuses both directions; ``iter_track_frames`` yields each frame's mask with its
 confidence (:class:`TrackedFrame`). ``state.confidence`` (0-1) says how much the tracker
 trusts each mask; :func:`doubtful_ranges` turns confidences into doubtful frame ranges with
-suggested keyframes. Frames are ``H,W,3`` uint8 RGB, masks ``H,W`` bool
-(True = object). Torch versions of the warps live in :mod:`tracking.warp`; the evaluation
-and benchmark commands in :mod:`tracking.evaluate` and :mod:`tracking.benchmark`.
+suggested keyframes. Frames are ``H,W,3`` uint8 RGB, masks ``H,W`` bool (True = object).
+The evaluation is :mod:`tracking.evaluate` (``python -m tracking evaluate``, flags in
+:mod:`tracking.cli`); mask geometry shared with ``moebius_video`` (boxes, dilation) is
+:mod:`tracking.geometry`, the clip-folder layout :mod:`tracking.data`.
 """
 
 from __future__ import annotations

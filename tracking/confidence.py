@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 #: A frame whose confidence is below this is doubtful.
-DOUBTFUL_BELOW: float = 0.5
+DOUBTFUL_BELOW: float = 0.4
 
 #: One keyframe is suggested per this many doubtful frames (a keyframe fixes the frames
 #: around it in both directions).
@@ -126,7 +126,9 @@ def format_ranges(ranges: Sequence[DoubtfulRange]) -> str:
     if not ranges:
         return "tracking confidence: no doubtful frames"
     total = sum(r.frames for r in ranges)
-    lines = [f"tracking confidence: {total} doubtful frames in {len(ranges)} ranges"]
+    frames = "frame" if total == 1 else "frames"
+    where = "1 range" if len(ranges) == 1 else f"{len(ranges)} ranges"
+    lines = [f"tracking confidence: {total} doubtful {frames} in {where}"]
     for r in ranges:
         span = f"frame {r.start}" if r.start == r.end else f"frames {r.start}-{r.end}"
         keys = ", ".join(str(k) for k in r.keyframes)

@@ -105,6 +105,22 @@ class Clip:
         return read_mask(self.mask_paths[index])
 
 
+#: The clip-folder layout (DAVIS-style), shared by the tracker, the evaluations and training:
+#: ``<clip>/frames/`` holds the frames, ``<clip>/masks_binary/`` or ``<clip>/masks/`` one
+#: mask per frame (most binary first); a data folder keeps its clips in ``clips/``.
+FRAMES_DIR = "frames"
+MASK_DIRS = ("masks_binary", "masks")
+CLIPS_DIR = "clips"
+
+
+def clip_mask_dir(folder: str | Path) -> Path | None:
+    """The mask folder of a clip folder (``masks_binary/`` before ``masks/``), or ``None``."""
+    for sub in MASK_DIRS:
+        if (Path(folder) / sub).is_dir():
+            return Path(folder) / sub
+    return None
+
+
 def load_clip(folder: str | Path, max_frames: int | None = None) -> Clip:
     """Open a clip folder (``frames/`` and ``masks_binary/`` or ``masks/``).
 
@@ -119,12 +135,9 @@ def load_clip(folder: str | Path, max_frames: int | None = None) -> Clip:
         TrackingError: no ``frames/`` folder or no mask folder.
     """
     folder = Path(folder)
-    frames = FrameFolder(folder / "frames", limit=max_frames)
-    for sub in ("masks_binary", "masks"):
-        if (folder / sub).is_dir():
-            mask_dir = folder / sub
-            break
-    else:
+    frames = FrameFolder(folder / FRAMES_DIR, limit=max_frames)
+    mask_dir = clip_mask_dir(folder)
+    if mask_dir is None:
         raise TrackingError(f"clip {str(folder)!r} has no masks/ or masks_binary/ folder")
     by_stem = {p.stem: p for p in mask_dir.iterdir() if p.suffix.lower() == ".png"}
     mask_paths = {i: by_stem[p.stem] for i, p in enumerate(frames.paths) if p.stem in by_stem}
@@ -150,8 +163,8 @@ def list_clips(data_dir: str | Path) -> tuple[list[Path], dict[str, str]]:
     root = Path(data_dir)
     if not root.is_dir():
         raise TrackingError(f"data_dir {str(root)!r} is not a folder")
-    if not (root / "manifest.json").exists() and (root / "clips").is_dir():
-        root = root / "clips"
+    if not (root / "manifest.json").exists() and (root / CLIPS_DIR).is_dir():
+        root = root / CLIPS_DIR
     manifest: dict[str, dict[str, object]] = {}
     if (root / "manifest.json").exists():
         manifest = json.loads((root / "manifest.json").read_text())
@@ -167,7 +180,7 @@ def list_clips(data_dir: str | Path) -> tuple[list[Path], dict[str, str]]:
                 else "no per-frame masks"
             )
             continue
-        if not (sub / "frames").is_dir():
+        if not (sub / FRAMES_DIR).is_dir():
             skipped[sub.name] = "no frames/ folder"
             continue
         try:
@@ -182,4 +195,14 @@ def list_clips(data_dir: str | Path) -> tuple[list[Path], dict[str, str]]:
     return usable, skipped
 
 
-__all__ = ["Clip", "FrameFolder", "list_clips", "load_clip", "read_mask"]
+__all__ = [
+    "CLIPS_DIR",
+    "FRAMES_DIR",
+    "MASK_DIRS",
+    "Clip",
+    "FrameFolder",
+    "clip_mask_dir",
+    "list_clips",
+    "load_clip",
+    "read_mask",
+]

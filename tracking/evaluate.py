@@ -18,11 +18,8 @@ Scores are computed on every frame that is not a keyframe:
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +27,9 @@ import numpy as np
 
 from .data import list_clips, load_clip
 from .errors import TrackingError
-from .metrics import boundary_f, coverage, dilate_mask, jaccard
+from .geometry import dilate_mask
+from .metrics import boundary_f, coverage, jaccard
 from .offline import FUSION_THRESHOLD, iter_track
-from .pasted import MOTIONS, SPLITS
 from .registry import DEFAULT_TRACKER, available_trackers, get_tracker
 
 MODES = ("first", "keyframes")
@@ -294,176 +291,3 @@ def format_table(result: EvalResult) -> str:
     for name, reason in result.skipped.items():
         lines.append(f"skipped {name}: {reason}")
     return "\n".join(lines)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the evaluation's options to a parser.
-
-    Args:
-        parser: the (sub)parser of ``eval tracking``.
-    """
-    parser.add_argument(
-        "data_dir",
-        type=Path,
-        help="davis: folder of clip folders (frames/ + masks/); pasted: the data folder "
-        "(videos/, clips/, objects/)",
-    )
-    parser.add_argument(
-        "--protocol",
-        choices=PROTOCOLS,
-        default="davis",
-        help="davis: clips with true masks; pasted: RGBA objects pasted over real footage",
-    )
-    pasted = parser.add_argument_group("pasted protocol")
-    pasted.add_argument(
-        "--split",
-        choices=SPLITS,
-        default="heldout",
-        help="tune: the sources and objects trackers were tuned on; heldout (default): the others",
-    )
-    pasted.add_argument(
-        "--motions", nargs="+", choices=MOTIONS, default=list(MOTIONS), help="object motions"
-    )
-    pasted.add_argument("--clip-frames", type=int, default=60, help="frames per pasted clip")
-    pasted.add_argument(
-        "--max-sources", type=int, default=None, help="only the first N sources of the split"
-    )
-    pasted.add_argument(
-        "--issue",
-        action="store_true",
-        help="only issue 13's reproduction (the dog crossing videos/box.mp4, 120 frames)",
-    )
-    parser.add_argument(
-        "--trackers",
-        nargs="+",
-        default=None,
-        help=f"trackers to run (default: static dis {DEFAULT_TRACKER})",
-    )
-    parser.add_argument(
-        "--modes",
-        nargs="+",
-        choices=MODES,
-        default=list(MODES),
-        help="first = first-frame mask only; keyframes = every N frames",
-    )
-    parser.add_argument("--keyframe-every", type=int, default=20, help="keyframe spacing")
-    parser.add_argument(
-        "--dilate", type=int, default=4, help="dilation radius (px) for coverage and area ratio"
-    )
-    parser.add_argument("--clips", nargs="+", default=None, help="only these clips")
-    parser.add_argument("--max-clips", type=int, default=None, help="only the first N clips")
-    parser.add_argument(
-        "--max-frames", type=int, default=None, help="only the first N frames of each clip"
-    )
-    parser.add_argument(
-        "--fusion-threshold",
-        type=float,
-        default=FUSION_THRESHOLD,
-        help="offline fusion vote threshold (lower = closer to the union)",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
-def _run_pasted(args: argparse.Namespace) -> int:
-    from .evaluate_pasted import evaluate_pasted, format_pasted
-    from .pasted import issue_clip, iter_clips
-
-    names = args.trackers or [DEFAULT_TRACKER]
-    for name in names:
-        if name not in available_trackers():
-            raise TrackingError(f"tracker must be one of {available_trackers()}, got {name!r}")
-    if args.issue:
-        clips = iter([issue_clip(args.data_dir)])
-        split = "issue"
-    else:
-        if args.clip_frames < 2:
-            raise TrackingError(f"--clip-frames must be at least 2, got {args.clip_frames}")
-        clips = iter_clips(
-            args.data_dir,
-            args.split,
-            tuple(args.motions),
-            n=args.clip_frames,
-            max_sources=args.max_sources,
-        )
-        split = args.split
-    keyframe_every = args.keyframe_every if "keyframes" in args.modes else None
-    if "keyframes" in args.modes and "first" in args.modes and args.modes != ["keyframes"]:
-        keyframe_every = None  # the pasted protocol runs one mode: first unless only keyframes
-    result = evaluate_pasted(
-        clips,
-        names,
-        split,
-        dilate=args.dilate,
-        keyframe_every=keyframe_every,
-        fusion_threshold=args.fusion_threshold,
-        progress=True,
-    )
-    if args.json:
-        out = {
-            "scores": [asdict(r) for r in result.scores],
-            "means": [asdict(r) for r in result.means],
-            "dilate": result.dilate,
-            "split": result.split,
-        }
-        print(json.dumps(out, indent=1))
-    else:
-        print(format_pasted(result))
-    return 0
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run the evaluation from parsed arguments and print the table (or JSON).
-
-    Args:
-        args: the namespace built by a parser given :func:`add_arguments`.
-
-    Returns:
-        0 on success, 2 on bad input (the message is printed on one line).
-    """
-    if getattr(args, "protocol", "davis") == "pasted":
-        try:
-            return _run_pasted(args)
-        except TrackingError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-    try:
-        result = evaluate(
-            args.data_dir,
-            trackers=args.trackers,
-            modes=tuple(args.modes),
-            keyframe_every=args.keyframe_every,
-            dilate=args.dilate,
-            clips=args.clips,
-            max_clips=args.max_clips,
-            max_frames=args.max_frames,
-            fusion_threshold=args.fusion_threshold,
-        )
-    except TrackingError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(asdict(result), indent=1))
-    else:
-        print(format_table(result))
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m tracking.evaluate DATA_DIR``).
-
-    Args:
-        argv: command-line arguments (default: ``sys.argv[1:]``).
-
-    Returns:
-        The exit status.
-    """
-    import logging
-
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    parser = argparse.ArgumentParser(prog="tracking.evaluate", description=__doc__)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

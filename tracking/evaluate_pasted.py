@@ -27,7 +27,8 @@ import numpy as np
 
 from .confidence import DOUBTFUL_BELOW
 from .errors import TrackingError
-from .metrics import dilate_mask, jaccard
+from .geometry import dilate_mask
+from .metrics import jaccard
 from .offline import FUSION_THRESHOLD, iter_track_frames
 from .pasted import PastedClip
 from .registry import get_tracker

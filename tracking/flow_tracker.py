@@ -1,31 +1,42 @@
-"""The real tracker (``"flow"``): object-centred flow warping with colour refinement.
+"""The default tracker (``"flow"``): a mask that follows the object and cannot run away.
 
 Per frame, at a working resolution (longest side ``flow.max_side``; matching and flow run on
 grey, or, for an object whose parts differ in hue only and are flat in grey on the keyframe,
 on the projection of the colours on their main axis inside the object):
 
 1. the object's translation is found by matching its previous appearance (masked normalised
-   cross-correlation) in a window around where its velocity predicts it — this is what keeps
-   fast objects and pans from being left behind by a smooth flow;
+   cross-correlation) in a window around where its velocity predicts it;
 2. a region around the object is cut from the new frame and, shifted by that translation,
-   from the previous one; the dense flow between the two crops (DIS) only has to explain the
-   residual motion, so it is small and reliable;
-3. the previous mask is warped by the backward flow (bilinear, soft);
-4. pixels whose colour changes across the warp (occlusion, disocclusion, failed flow) near
-   the warped boundary become "unknown"; on the trailing side (where the object uncovers
-   background) those of a colour the object never showed lean to the background;
-5. a prior from the signed distance to the warped boundary is added to a colour
-   log-likelihood ratio (object vs. a band around it, learnt on the keyframe and slowly
-   updated); the result may move the boundary by at most ``max_grow``/``max_shrink`` px
-   per frame (``strong_grow`` where the colour is clearly the object's);
-6. clean-up: small detached components are dropped, holes filled; a remnant on the frame's
-   border of an object that went out is dropped;
-7. the mask is upsampled to the frame size. Pixels the refinement was unsure about
-   (probability >= ``out_threshold``) are added to the returned mask only: coverage comes
-   first for removal, but growth must not compound through the propagated state.
-
-The propagated state is kept unbiased (threshold 0.5); every coverage-first choice applies
-to the returned mask only.
+   from the previous one; the dense flow between the two crops (DIS) explains the residual
+   motion; the previous mask and image are warped by it (the dense warp follows deformation);
+3. **motion models**: a similarity (rotation, scale, translation) is fitted by RANSAC
+   (``cv2.estimateAffinePartial2D``) to the flow inside the object, and another to a ring of
+   background around it. The object's model carries the previous mask (the *carried* mask)
+   and a *reference shape* (the keyframe's shape, carried from frame to frame and adapted
+   slowly on confident frames: gaining at most 1 px per adaptation, losing 4x slower);
+4. **evidence** per pixel: the signed distance to the dense-warped mask, the colour
+   log-likelihood ratio (object vs. a band around it), the reference shape, and motion:
+   pixels that move like the background model, where it differs from the object's, lose;
+   pixels whose colour changes across the warp near the boundary are unknown (on the
+   trailing side, a colour the object never showed leans to the background);
+5. **budgets**: the mask may grow at most ``max_grow`` px a frame beyond the carried mask
+   (or back into the reference shape), stays within ``shape_budget`` x the reference's size
+   of the reference shape, and within ``area_budget`` x the expected area (the keyframe's,
+   scaled by the motion model, adapted upward only while the mask is well inside it); past
+   that budget the pixels farthest from the reference and least object-like go. Budgets are
+   held against the carried shape over time, so growth cannot compound from frame to frame;
+6. **confidence** (:attr:`TrackState.confidence`): the least of the object model's RANSAC
+   inlier share, the share of the carried mask the warp explains (occlusion), the area
+   against the expected one, and the colour against the keyframe's (appearance); it
+   recovers by at most 0.25 a frame. Below :data:`tracking.DOUBTFUL_BELOW` the mask may
+   not grow beyond the carried mask and the reference (hold or shrink), re-detection from
+   the keyframe's appearance is tried (accepted only if the colours match too), and
+   nothing adapts;
+7. an object going out through the border is gone (empty mask, confidence 0) once its
+   confidence falls, until it matches its keyframe again fully inside the frame; a remnant
+   left behind is not kept;
+8. the mask is upsampled to the frame size; unsure pixels next to the mask (probability
+   >= 0.3) are added to the returned mask only, never to the propagated state.
 """
 
 from __future__ import annotations
@@ -38,8 +49,10 @@ import numpy as np
 
 from .appearance import color_index, histogram, log_ratio
 from .base import MaskTracker, TrackState
+from .confidence import DOUBTFUL_BELOW
 from .errors import TrackingError
 from .flow import FlowConfig, downscale, make_flow, working_size
+from .geometry import ellipse_kernel, mask_box
 from .warp import remap_maps
 
 
@@ -75,10 +88,10 @@ class FlowTrackerConfig:
     match: bool = True
     color: bool = True
     motion: bool = True
-    max_grow: int = 2
+    max_grow: int = 3
     area_budget: float = 1.3
-    shape_budget: float = 0.1
-    adapt: float = 0.1
+    shape_budget: float = 0.15
+    adapt: float = 0.25
     redetect: bool = True
 
     def __post_init__(self) -> None:
@@ -122,11 +135,15 @@ _EXIT_FRACTION = 0.02
 _OUT_THRESHOLD = 0.3
 # Confidence: below _CONFIDENT the reference shape does not adapt and the mask may not grow
 # beyond the previous mask carried by the object's motion (hold or shrink).
-_CONFIDENT = 0.6
-_HOLD_BELOW = 0.5
-# An object going out through the border whose confidence falls below this is gone.
+_CONFIDENT = 0.5
+_HOLD_BELOW = DOUBTFUL_BELOW
+# An object going out through the border whose confidence falls below this is gone; any
+# object below it gets an empty mask (its state goes on, to find it again).
 _GONE_BELOW = 0.2
+_GONE_AFTER = 3
 _RECOVER = 0.25
+# While unsure, the mask may still fill the reference shape carried by the motion.
+_HOLD_REF = True
 _REDETECTED = 0.4
 # The expected area follows the mask's at _AREA_RATE per confident frame, while the mask is
 # below _ADAPT_AREA_BELOW x the expected area.
@@ -134,6 +151,7 @@ _AREA_RATE = 0.05
 # The reference shape loses pixels this many times slower than it gains them.
 _SHRINK_RATE = 0.25
 _ADAPT_AREA_BELOW = 1.15
+_ADAPT_AREA_ABOVE = 1.0
 # Motion model: at most _MODEL_POINTS flow samples per model, RANSAC tolerance (px).
 _MODEL_POINTS = 300
 _RANSAC_TOL = 1.0
@@ -148,19 +166,6 @@ def _project(rgb: np.ndarray, proj: np.ndarray) -> np.ndarray:
     """``H,W`` uint8 grey of an RGB image by a ``1,4`` colour-to-grey matrix."""
     out = cv2.transform(rgb, proj)
     return np.ascontiguousarray(out if out.ndim == 2 else out[..., 0])
-
-
-def _disk(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-
-
-def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """``(x0, y0, x1, y1)`` (exclusive end) of a bool mask, ``None`` when empty."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def _crop(image: np.ndarray, x0: int, y0: int, w: int, h: int, replicate: bool) -> np.ndarray:
@@ -216,7 +221,7 @@ def _relative_motion(warped: np.ndarray, flow: np.ndarray) -> np.ndarray:
     mask and of the mask itself; zero when the ring is too small to tell.
     """
     w8 = warped.astype(np.uint8)
-    ring = (cv2.dilate(w8, _disk(8)) > 0) & ~(cv2.dilate(w8, _disk(3)) > 0)
+    ring = (cv2.dilate(w8, ellipse_kernel(8)) > 0) & ~(cv2.dilate(w8, ellipse_kernel(3)) > 0)
     if np.count_nonzero(ring) < 16:
         return np.zeros(2, np.float32)
     return np.median(flow[ring], axis=0) - np.median(flow[warped], axis=0)
@@ -374,7 +379,7 @@ class FlowTracker(MaskTracker):
         self, rgb: np.ndarray, mask: np.ndarray, bins: int
     ) -> tuple[np.ndarray, np.ndarray]:
         idx = color_index(rgb, bins)
-        core = cv2.erode(mask.astype(np.uint8), _disk(1)) > 0
+        core = cv2.erode(mask.astype(np.uint8), ellipse_kernel(1)) > 0
         return (
             histogram(idx, core if core.any() else mask, bins**3),
             histogram(idx, self._band(mask), bins**3),
@@ -596,7 +601,7 @@ class FlowTracker(MaskTracker):
         }
         if proj is not None:
             extras["projection"] = proj
-        box = _bbox(soft >= 0.5)
+        box = mask_box(soft >= 0.5)
         if box is not None:
             x0, y0, x1, y1 = box
             extras["anchor_gray"] = gray[y0:y1, x0:x1].copy()
@@ -627,7 +632,7 @@ class FlowTracker(MaskTracker):
         gray = self._gray(rgb, gray, extras)
         prev_soft = extras["soft"]
         prev_mask = prev_soft >= 0.5
-        box = _bbox(prev_mask)
+        box = mask_box(prev_mask)
         if box is None:
             return self._lost(state, gray, rgb, extras)
         # 1. object translation
@@ -671,9 +676,9 @@ class FlowTracker(MaskTracker):
         # background around it; the previous mask and the reference shape carried by the
         # object's model
         w8 = warped.astype(np.uint8)
-        core = cv2.erode(w8, _disk(2)) > 0
+        core = cv2.erode(w8, ellipse_kernel(2)) > 0
         obj_model, obj_fit = _fit_motion(flow, core if core.any() else warped, (rx0, ry0), (px, py))
-        ring = (cv2.dilate(w8, _disk(12)) > 0) & ~(cv2.dilate(w8, _disk(5)) > 0)
+        ring = (cv2.dilate(w8, ellipse_kernel(12)) > 0) & ~(cv2.dilate(w8, ellipse_kernel(5)) > 0)
         bg_model, _ = _fit_motion(flow, ring, (rx0, ry0), (px, py))
         roi_model = obj_model @ np.array([[1, 0, rx0], [0, 1, ry0], [0, 0, 1]], np.float64)
         carried = (
@@ -718,7 +723,11 @@ class FlowTracker(MaskTracker):
                     logit[novel] = np.minimum(logit[novel], _NOVEL_LOGIT)
         # 7. motion evidence: moving like the background, not like the object
         carried8 = carried.astype(np.uint8)
-        keep_core = cv2.erode(carried8 & w8, _disk(_MAX_SHRINK)) > 0
+        both8 = carried8 & w8
+        # a thin object (a tool's handle, a leg) has no core at _MAX_SHRINK px: keep it whole
+        thick = float(cv2.distanceTransform(both8, cv2.DIST_L2, 3).max()) if both8.any() else 0
+        shrink = int(min(_MAX_SHRINK, max(0.0, thick / 2 - 1)))
+        keep_core = (cv2.erode(both8, ellipse_kernel(shrink)) > 0) if shrink > 0 else both8 > 0
         if cfg.motion and bg_model is not None:
             evidence = _motion_evidence(flow, roi_model, bg_model, (rx0, ry0), (px, py))
             if evidence is not None:
@@ -730,8 +739,8 @@ class FlowTracker(MaskTracker):
         # the budget of the reference shape (distance and area)
         reach = carried
         if cfg.max_grow > 0:
-            reach = cv2.dilate(carried8, _disk(cfg.max_grow)) > 0
-            reach |= warped & (cv2.dilate(carried8, _disk(3 * cfg.max_grow)) > 0)
+            reach = cv2.dilate(carried8, ellipse_kernel(cfg.max_grow)) > 0
+            reach |= warped & (cv2.dilate(carried8, ellipse_kernel(3 * cfg.max_grow)) > 0)
         budget_px = max(3.0, cfg.shape_budget * float(np.sqrt(ref_area)))
         off_ref = cv2.distanceTransform((~ref_mask).astype(np.uint8), cv2.DIST_L2, 3)
         allowed = off_ref <= budget_px
@@ -774,7 +783,7 @@ class FlowTracker(MaskTracker):
         # unsure: hold or shrink, never grow beyond the carried previous mask
         hold = confidence < _HOLD_BELOW
         if hold:
-            roi &= carried | keep_core
+            roi &= carried | keep_core | (ref_mask & _HOLD_REF)
         small = np.zeros(size, bool)
         small[ry0:ry1, rx0:rx1] = roi
         area = int(np.count_nonzero(roi))
@@ -801,7 +810,7 @@ class FlowTracker(MaskTracker):
         out_roi = roi
         if not hold:  # unsure pixels go to the output only (coverage first)
             unsure = logit >= np.log(_OUT_THRESHOLD / (1 - _OUT_THRESHOLD))
-            out_roi = roi | (unsure & reach & (cv2.dilate(roi.view(np.uint8), _disk(2)) > 0))
+            out_roi = roi | (unsure & reach & (cv2.dilate(roi.view(np.uint8), ellipse_kernel(2)) > 0))
         if cfg.color and roi.any() and confidence >= _CONFIDENT:
             fg_new, bg_new = self._models(new_rgb, roi, bins)
             a = _MODEL_RATE
@@ -810,11 +819,11 @@ class FlowTracker(MaskTracker):
         if confidence >= _CONFIDENT and cfg.adapt > 0:
             # the shape follows the mask by at most 1 px per adaptation, the area only when
             # the mask is well within the budget: neither compounds
-            near = cv2.dilate((ref_full >= 0.5).view(np.uint8), _disk(1)) > 0
+            near = cv2.dilate((ref_full >= 0.5).view(np.uint8), ellipse_kernel(1)) > 0
             target = (small & near).astype(np.float32)
             rate = np.where(target > ref_full, cfg.adapt, _SHRINK_RATE * cfg.adapt)
             ref_full = (1 - rate) * ref_full + rate * target
-            if ref_area <= area <= _ADAPT_AREA_BELOW * ref_area:
+            if _ADAPT_AREA_ABOVE * ref_area <= area <= _ADAPT_AREA_BELOW * ref_area:
                 ref_area = (1 - _AREA_RATE) * ref_area + _AREA_RATE * area
         extras["ref"] = ref_full.astype(np.float32, copy=False)
         extras["ref_area"] = np.asarray(ref_area, np.float64)
@@ -827,6 +836,13 @@ class FlowTracker(MaskTracker):
         extras["soft"] = small.astype(np.float32)
         extras["rgb"] = rgb
         # 11. full resolution
+        low = int(extras.get("low", 0)) + 1 if confidence < _GONE_BELOW else 0
+        extras["low"] = np.asarray(low, np.int64)
+        if low >= _GONE_AFTER:
+            # lost (or hidden) with next to no evidence for several frames: return nothing
+            # rather than a held mask on whatever is there now; the state keeps tracking
+            # and re-detecting
+            out_roi = np.zeros_like(out_roi)
         mask = self._upsample(out_roi, (rx0, ry0, rx1, ry1), size, state.frame_shape)
         return mask, replace(
             state,

@@ -68,11 +68,10 @@ from .flow_tracker import (
     _MIN_COMPONENT,
     FlowTracker,
     FlowTrackerConfig,
-    _bbox,
-    _disk,
     _fill_holes,
     _filter_components,
 )
+from .geometry import ellipse_kernel, mask_box
 
 _MODELS = ("freeze", "fg", "adapt", "relearn")
 _OUTPUTS = ("union", "refined")
@@ -133,10 +132,10 @@ def _trimap(mask: np.ndarray, band: int, erode: int) -> np.ndarray:
     """GrabCut labels of a crop from a bool mask (see the module doc)."""
     m8 = mask.astype(np.uint8)
     labels = np.full(mask.shape, cv2.GC_BGD, np.uint8)
-    labels[cv2.dilate(m8, _disk(band)) > 0] = cv2.GC_PR_BGD
+    labels[cv2.dilate(m8, ellipse_kernel(band)) > 0] = cv2.GC_PR_BGD
     labels[mask] = cv2.GC_PR_FGD
     if erode > 0:
-        labels[cv2.erode(m8, _disk(erode)) > 0] = cv2.GC_FGD
+        labels[cv2.erode(m8, ellipse_kernel(erode)) > 0] = cv2.GC_FGD
     else:
         labels[mask] = cv2.GC_FGD
     return labels
@@ -173,7 +172,7 @@ class GrabCutFlowTracker(FlowTracker):
     # ------------------------------------------------------------------ helpers
     def _crop_box(self, mask: np.ndarray) -> tuple[int, int, int, int, float, int, int] | None:
         """Crop ``(x0, y0, x1, y1)``, GrabCut scale, band and erosion (GrabCut px)."""
-        box = _bbox(mask)
+        box = mask_box(mask)
         area = int(np.count_nonzero(mask))
         if box is None or area < self.grabcut.min_area:
             return None

@@ -7,32 +7,7 @@ import math
 import cv2
 import numpy as np
 
-
-def ellipse_kernel(radius: int) -> np.ndarray:
-    """An elliptical (disk) structuring element of the given radius.
-
-    Args:
-        radius: radius in pixels (``>= 1``).
-
-    Returns:
-        ``2r+1, 2r+1`` uint8 kernel.
-    """
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-
-
-def dilate_mask(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Dilate a bool mask with an elliptical kernel (``radius`` 0 returns a copy).
-
-    Args:
-        mask: ``H,W`` bool.
-        radius: dilation radius in pixels.
-
-    Returns:
-        ``H,W`` bool.
-    """
-    if radius <= 0:
-        return mask.copy()
-    return cv2.dilate(mask.astype(np.uint8), ellipse_kernel(radius)) > 0
+from .geometry import ellipse_kernel
 
 
 def jaccard(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -116,4 +91,4 @@ def coverage(pred_dilated: np.ndarray, gt: np.ndarray) -> float:
     return np.count_nonzero(pred_dilated & gt) / n_gt
 
 
-__all__ = ["boundary_f", "coverage", "dilate_mask", "ellipse_kernel", "jaccard"]
+__all__ = ["boundary_f", "coverage", "jaccard"]

@@ -110,7 +110,7 @@ def iter_track_frames(
             continue
         assert state is not None
         mask, state = tracker.step(state, frame)
-        backward[t] = (_packed(mask), float(state.confidence))
+        backward[t] = (_packed(mask), float(getattr(state, "confidence", 1.0)))
     # 2. Forward pass, fused with the backward masks and yielded in order.
     state = None
     prev_key: int | None = None
@@ -129,7 +129,7 @@ def iter_track_frames(
             continue
         frame = first if t == 0 else frames[t]
         fwd, state = tracker.step(state, frame)
-        c_f = float(state.confidence)
+        c_f = float(getattr(state, "confidence", 1.0))
         if next_pos >= len(indices):  # after the last keyframe: forward only
             yield TrackedFrame(t, fwd, c_f)
             continue

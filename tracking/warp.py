@@ -1,8 +1,8 @@
-"""Warping masks and images by a backward flow, with OpenCV (numpy) or torch.
+"""Warping masks and images by a backward flow, with OpenCV.
 
 A backward flow ``b`` is defined on the *target* frame: the content at target pixel ``x``
 comes from source pixel ``x + b(x)``. These functions use ``cv2.remap`` (bilinear, zero
-padding); :mod:`tracking.warp_torch` has the same on torch tensors for a GPU engine.
+padding).
 
 Shapes: flows are ``H,W,2`` (x then y), masks ``H,W``, images ``H,W,C``.
 """

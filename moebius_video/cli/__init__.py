@@ -114,12 +114,7 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if getattr(args, "component", None):
-        # Component benchmarks/evaluations parse their own flags (including --help).
-        args.rest = list(extra) + list(args.rest)
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(argv)
     _setup_logging(getattr(args, "verbose", 0))
     try:
         with signals.terminate_like_ctrl_c():

@@ -91,6 +91,13 @@ def box(text: str) -> tuple[int, int, int, int]:
         raise argparse.ArgumentTypeError(str(error).removeprefix("--box ")) from None
 
 
+def camera(text: str) -> str:
+    """A camera index (``0``, ``1``...) or ``fake`` (a generated scene)."""
+    if text != "fake" and not (text.isdigit() and int(text) >= 0):
+        raise argparse.ArgumentTypeError(f"must be a camera index (0, 1...) or 'fake', got {text!r}")
+    return text
+
+
 def size(text: str) -> tuple[int, int]:
     """``WxH`` in pixels, both >= 2."""
     parts = text.lower().replace("*", "x").split("x")
@@ -137,3 +144,27 @@ def output_path(text: str) -> str:
 input_path.path_role = "input"  # type: ignore[attr-defined]
 input_spec.path_role = "input"  # type: ignore[attr-defined]
 output_path.path_role = "output"  # type: ignore[attr-defined]
+
+
+def size_list(text: str) -> list[tuple[int, int]]:
+    """Comma-separated sizes: ``640x360,1280x720``."""
+    sizes = [size(part.strip()) for part in text.split(",") if part.strip()]
+    if not sizes:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT[,WIDTHxHEIGHT...], got {text!r}")
+    return sizes
+
+
+def non_negative_float(text: str) -> float:
+    """A number >= 0."""
+    value = float(_number(text, float, "a number"))
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def area_fraction(text: str) -> float:
+    """A fraction of an area, strictly between 0 and 1."""
+    value = float(_number(text, float, "a number"))
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text!r}")
+    return value

@@ -30,17 +30,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``"640x360"`` -> ``(640, 360)``."""
-    from moebius_video.errors import InvalidArgumentError
-
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise InvalidArgumentError(f"--size must be WIDTHxHEIGHT, got {text!r}") from None
-    return w, h
-
-
 def run(args: argparse.Namespace) -> int:
     """``moebius-video demo``."""
     from moebius_video.demo import run_demo

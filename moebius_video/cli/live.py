@@ -21,6 +21,7 @@ import numpy as np
 from moebius_video.cli import signals
 from moebius_video.cli.argtypes import (
     box,
+    camera,
     dilation,
     input_path,
     input_spec,
@@ -42,7 +43,7 @@ _WINDOW = "moebius-video: before | after  (s select, r reset, q quit)"
 
 
 def _add_common_live_arguments(p: argparse.ArgumentParser, *, box_required: bool) -> None:
-    from moebius_video.fill import DEFAULT_LIVE_FILLER
+    from moebius_video.fill import DEFAULT_FILLER, DEFAULT_LIVE_FILLER
 
     what = p.add_argument_group("what to remove")
     which = what.add_mutually_exclusive_group(required=box_required)
@@ -51,8 +52,9 @@ def _add_common_live_arguments(p: argparse.ArgumentParser, *, box_required: bool
                        help="mask of the first frame (white = remove)")
     what.add_argument("--dilate", type=dilation, default=DEFAULT_DILATE, metavar="N",
                       help=f"grow the mask by N pixels (default {DEFAULT_DILATE})")
-    what.add_argument("--fill", default=DEFAULT_LIVE_FILLER, metavar="NAME",
-                      help=f"causal filler (default {DEFAULT_LIVE_FILLER})")
+    what.add_argument("--fill", default=None, metavar="NAME",
+                      help=f"filler (default {DEFAULT_LIVE_FILLER}, causal; a file streamed to a "
+                      f"file is processed as 'remove' does: {DEFAULT_FILLER})")
     what.add_argument("--tracker", default=None, metavar="NAME", help="mask tracker")
     run = p.add_argument_group("running")
     run.add_argument("--queue-size", type=positive_int, default=None, metavar="N",
@@ -75,8 +77,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "preview (keys: s select the object, r reset, q or Esc quit). Latency is kept "
         "bounded: the newest frame wins and dropped frames are counted.",
     )
-    w.add_argument("--device", default="0",
+    w.add_argument("--camera", type=camera, default="0",
                    help="camera index (default 0), or 'fake' for a generated scene")
+    # --device names a torch device in every other command; here it was the camera.
+    w.add_argument("--device", dest="camera", type=camera, help=argparse.SUPPRESS)
     w.add_argument("--size", type=size, default=None, metavar="WxH",
                    help="requested capture size (the camera may pick another)")
     w.add_argument("-o", "--output", type=output_path, default=None, metavar="FILE|URL",
@@ -98,7 +102,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     _add_common_live_arguments(s, box_required=True)
     s.add_argument("--mode", choices=("auto", "live", "all"), default="auto",
                    help="live: newest frame wins (drops counted); all: every frame in order; "
-                   "auto (default): all for files, live for URLs")
+                   "auto (default): all for files, live for URLs. A file written to a file in "
+                   "all mode goes through 'remove' (look-ahead fillers, audio kept)")
     s.add_argument("--realtime", action="store_true",
                    help="file input: deliver frames at the file's rate, like a live source")
     s.add_argument("--format", default=None, help="force the input demuxer (e.g. mpegts)")
@@ -243,9 +248,11 @@ def _first_mask(args: argparse.Namespace) -> tuple[np.ndarray | None, tuple[int,
 
 def _live_config(args: argparse.Namespace, mode: str):  # type: ignore[no-untyped-def]
     from moebius_video.engine.live import LiveConfig
+    from moebius_video.fill import DEFAULT_LIVE_FILLER
 
-    return LiveConfig(mode=mode, queue_size=args.queue_size, dilate=args.dilate, fill=args.fill,
-                      tracker=args.tracker, max_frames=args.max_frames, duration=args.duration)
+    return LiveConfig(mode=mode, queue_size=args.queue_size, dilate=args.dilate,
+                      fill=args.fill or DEFAULT_LIVE_FILLER, tracker=args.tracker,
+                      max_frames=args.max_frames, duration=args.duration)
 
 
 def _open_outputs(args: argparse.Namespace, target: str | None, info: object) -> list[object]:
@@ -353,14 +360,14 @@ def run_webcam(args: argparse.Namespace, *, display: Display | None = None) -> i
     if not args.no_preview and display is None:
         display = OpenCVDisplay()  # fails early, with a clear message, when headless
     try:
-        if args.device == "fake":
+        if args.camera == "fake":
             source = _fake_webcam(size or (640, 360))
         else:
             try:
-                device = int(args.device)
+                device = int(args.camera)
             except ValueError:
                 raise InvalidArgumentError(
-                    f"--device must be a camera index or 'fake', got {args.device!r}"
+                    f"--camera must be a camera index or 'fake', got {args.camera!r}"
                 ) from None
             source = WebcamCapture(device, width=size[0] if size else None,
                                    height=size[1] if size else None)
@@ -373,6 +380,24 @@ def run_webcam(args: argparse.Namespace, *, display: Display | None = None) -> i
     return _run_engine(args, source, args.output, "live", display=display)
 
 
+def _stream_file(args: argparse.Namespace) -> int:
+    """``stream FILE FILE``: the file driver of the frame pipeline (look-ahead fillers, audio
+    kept, timestamps of the source), as ``remove`` runs it."""
+    from moebius_video.engine.remove import EncodeConfig, MaskInput, RemoveConfig, remove_object
+    from moebius_video.fill import DEFAULT_FILLER
+
+    config = RemoveConfig(dilate=args.dilate, fill=args.fill or DEFAULT_FILLER,
+                          tracker=args.tracker, end=args.max_frames)
+    result = remove_object(Path(args.input), args.output, MaskInput(mask=args.mask, box=args.box),
+                           config=config, encode=EncodeConfig(overwrite=args.overwrite),
+                           progress=False)
+    ended = ("--max-frames reached" if args.max_frames and result.frames >= args.max_frames
+             else "end of the file")
+    print(f"wrote {args.output}; {result.frames} frames out of {result.frames} (0 dropped), "
+          f"{result.frames_per_second:.1f} frames/s; ended: {ended}", file=sys.stdout)
+    return 0
+
+
 def run_stream(args: argparse.Namespace) -> int:
     """``moebius-video stream``."""
     from moebius_video.io.capture import ReconnectPolicy, is_network_url, open_capture
@@ -382,6 +407,9 @@ def run_stream(args: argparse.Namespace) -> int:
     network = is_network_url(args.input)
     if not network and "://" not in args.input and not Path(args.input).exists():
         raise InvalidArgumentError(f"input {args.input!r} is neither a URL nor an existing file")
+    if ("://" not in args.input and "://" not in args.output and args.mode != "live"
+            and not (args.realtime or args.http is not None or args.duration)):
+        return _stream_file(args)  # file to file: every frame, as 'remove' processes it
     policy = ReconnectPolicy(attempts=args.reconnect, initial_delay=args.reconnect_delay,
                              reconnect_on_end=args.reconnect_on_end)
     source = open_capture(args.input, realtime=args.realtime, reconnect=policy,

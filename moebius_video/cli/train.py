@@ -6,7 +6,13 @@ import argparse
 import os
 import sys
 
-from moebius_video.cli.argtypes import non_negative_int, positive_float, positive_int
+from moebius_video.cli.argtypes import (
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -63,12 +69,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    "(with --prediction-type sample; moebius-tiny uses it)")
     p.add_argument("--lr", type=positive_float, help="peak learning rate (1e-3)")
     p.add_argument("--warmup-steps", type=non_negative_int, help="warm-up steps (100)")
-    p.add_argument("--ema-decay", type=float, help="EMA decay per step (0.995)")
-    p.add_argument("--hole-weight", type=float, help="extra loss weight inside holes (10)")
-    p.add_argument("--focus-prob", type=float,
+    p.add_argument("--ema-decay", type=probability, help="EMA decay per step (0.995)")
+    p.add_argument("--hole-weight", type=non_negative_float, help="extra loss weight inside holes (10)")
+    p.add_argument("--focus-prob", type=probability,
                    help="probability of training at the timesteps of the model's default "
                    "sampling schedule instead of uniform ones (0)")
-    p.add_argument("--uncond-prob", type=float, help="classifier-free dropout probability (0.1)")
+    p.add_argument("--uncond-prob", type=probability, help="classifier-free dropout probability (0.1)")
     p.add_argument("--masks", dest="mask_kinds", type=_str_list,
                    help="hole kinds: thin,medium,thick,box,object (default all)")
     p.add_argument("--object-masks", dest="object_roots", nargs="+", metavar="DIR",

@@ -33,23 +33,20 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
-from moebius_video.engine.remove import check_first_mask
-from moebius_video.engine.stages import (
-    END,
-    ErrorBox,
-    StageQueue,
-    StageThread,
-    Timer,
-    fill_frame,
-    now,
-    track_frame,
+from moebius_video.engine.pipeline import (
+    FrameStep,
+    ProcessConfig,
+    TrackedMask,
+    check_first_mask,
+    load_tracker,
 )
+from moebius_video.engine.stages import END, ErrorBox, StageQueue, StageThread, Timer, now
 from moebius_video.errors import (
     InvalidArgumentError,
     InvalidMaskError,
@@ -59,14 +56,9 @@ from moebius_video.errors import (
 from moebius_video.fill import DEFAULT_LIVE_FILLER, Filler, get_filler
 from moebius_video.io.capture import LIVE_TIME_BASE, CapturedFrame, CaptureSource
 from moebius_video.io.frames import Frame
-from moebius_video.io.masks import (
-    DEFAULT_DILATE,
-    box_mask,
-    check_fillable,
-    dilate_mask,
-    fit_mask,
-)
+from moebius_video.io.masks import check_fillable, fit_mask
 from moebius_video.io.stream_out import LiveSink
+from tracking.geometry import box_mask, dilate_mask
 
 logger = logging.getLogger(__name__)
 
@@ -75,16 +67,15 @@ _STAGES = ("capture", "track", "fill", "encode")
 
 
 @dataclass(frozen=True)
-class LiveConfig:
-    """How the live engine runs.
+class LiveConfig(ProcessConfig):
+    """How the live engine runs: :class:`~moebius_video.engine.pipeline.ProcessConfig`
+    (``dilate``, ``fill``, ``tracker``; shared with file mode) and the live settings.
 
     Attributes:
+        fill: As in file mode, but causal (no look-ahead); default ``DEFAULT_LIVE_FILLER``
+            (temporal propagation with the push-pull fallback: half the fill time).
         mode: ``"live"`` (newest frame wins, drops counted) or ``"all"`` (every frame).
         queue_size: Capacity of each queue between stages (``None``: 1 live, 4 all).
-        dilate: Grow the mask by this many pixels before filling.
-        fill: Filler name, with options (must be causal: no look-ahead); default
-            ``DEFAULT_LIVE_FILLER`` (temporal propagation with the push-pull fallback).
-        tracker: Tracker name (``None`` = the tracking package's default).
         max_frames: Stop after capturing this many frames (``None`` = until the end).
         duration: Stop after this many seconds (``None`` = until the end).
         timing: Timestamps of the output: ``"capture"`` (the capture clock: real time,
@@ -93,23 +84,20 @@ class LiveConfig:
         latency_window: Latency percentiles are over the last this many frames.
     """
 
+    fill: str = DEFAULT_LIVE_FILLER
     mode: Literal["live", "all"] = "live"
     queue_size: int | None = None
-    dilate: int = DEFAULT_DILATE
-    fill: str = DEFAULT_LIVE_FILLER
-    tracker: str | None = None
     max_frames: int | None = None
     duration: float | None = None
     timing: Literal["capture", "source"] | None = None
     latency_window: int = 10_000
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.mode not in ("live", "all"):
             raise InvalidArgumentError(f"mode must be 'live' or 'all', got {self.mode!r}")
         if self.queue_size is not None and self.queue_size < 1:
             raise InvalidArgumentError(f"queue_size must be >= 1, got {self.queue_size}")
-        if self.dilate < 0:
-            raise InvalidArgumentError(f"dilate must be >= 0, got {self.dilate}")
         if self.max_frames is not None and self.max_frames < 1:
             raise InvalidArgumentError(f"max_frames must be >= 1, got {self.max_frames}")
         if self.duration is not None and self.duration <= 0:
@@ -243,8 +231,6 @@ class LiveEngine:
         filler: Filler | None = None,
         observers: Sequence[Callable[[LiveOutput], None]] = (),
     ) -> None:
-        import tracking
-
         self.config = config or LiveConfig()
         self.source = source
         self.sinks = list(sinks)
@@ -255,10 +241,11 @@ class LiveEngine:
                 f"filler {self.filler.name!r} needs future frames; live removal needs a causal "
                 "filler (use 'remove' for files)"
             )
-        try:
-            self.tracker = tracking.get_tracker(self.config.tracker or tracking.DEFAULT_TRACKER)
-        except tracking.TrackingError as error:
-            raise InvalidArgumentError(str(error)) from None
+        self.tracker = load_tracker(self.config.tracker)
+        # The frame pipeline: the mask (a TrackedMask, re-initialised on a new selection)
+        # and the step's dilate and prepare in the track thread; its fill and composite in
+        # the fill thread, one frame at a time.
+        self._step = FrameStep(self.filler, dilate=self.config.dilate, batch=1, refuse_full=False)
         self._stop = threading.Event()
         self._errors = ErrorBox(self._stop)
         size = self.config.queue_capacity
@@ -335,7 +322,11 @@ class LiveEngine:
     ) -> None:
         """Remove what the box ``(x, y, w, h)`` covers (see :meth:`set_mask`)."""
         info = self.source.info
-        self.set_mask(box_mask(box, info.width, info.height), reference=reference,
+        try:
+            mask = box_mask(box, info.width, info.height)
+        except ValueError as error:
+            raise InvalidMaskError(str(error)) from None
+        self.set_mask(mask, reference=reference,
                       first_frame=first_frame)
 
     def clear_mask(self) -> None:
@@ -538,7 +529,7 @@ class LiveEngine:
     def _track(self) -> None:
         src, out = self._queues["track"], self._queues["fill"]
         timer = self._timers["track"]
-        state: Any = None
+        tracked, step = TrackedMask(self.tracker), self._step
         try:
             while True:
                 item = src.get()
@@ -550,21 +541,19 @@ class LiveEngine:
                 with self._lock:
                     command, self._pending_mask = self._pending_mask, None
                     first_image = self._first_image
-                new_mask = reference = None
                 if command is not None:
-                    state = None
                     new_mask, reference, on_first = command
-                    if on_first:
-                        reference = first_image
+                    if new_mask is None:
+                        tracked.clear()
+                    else:
+                        tracked.start(new_mask, first_image if on_first else reference)
                 t0 = now()
-                image = item.captured.frame.image
-                mask, state = track_frame(self.tracker, state, image, new_mask, reference)
-                if mask is not None and mask.any():
+                frame = item.captured.frame
+                mask = tracked(frame.image)
+                if mask is not None:
                     # Dilated here, and the filler's work that needs no earlier fill done
                     # here too: the fill stage, the slowest, gets lighter.
-                    mask = dilate_mask(mask, self.config.dilate)
-                    self.filler.prepare(image, mask)
-                    item.mask = mask
+                    item.mask = step.prepare(frame.index, frame.image, mask)
                 timer.add(now() - t0)
                 if not out.put(item):
                     return
@@ -574,19 +563,23 @@ class LiveEngine:
     def _fill(self) -> None:
         src, out = self._queues["fill"], self._queues["encode"]
         timer = self._timers["fill"]
-        while True:
-            item = src.get()
-            if item is None:
-                return
-            if item is END:
-                out.put_end()
-                return
-            t0 = now()
-            item.output, item.mask = fill_frame(self.filler, item.captured.frame.image,
-                                                item.mask, dilate=0)  # dilated when tracked
-            timer.add(now() - t0)
+        ended = False
+
+        def items() -> Iterator[tuple[_Item, np.ndarray, np.ndarray | None]]:
+            nonlocal ended
+            while (item := src.get()) is not None:
+                if item is END:
+                    ended = True
+                    return
+                yield item, item.captured.frame.image, item.mask
+
+        for item, output, mask in self._step.run(items()):
+            item.output, item.mask = output, mask
+            timer.add(self._step.stats.last_fill_seconds)
             if not out.put(item):
                 return
+        if ended:
+            out.put_end()
 
     def _out_frame(self, item: _Item) -> Frame:
         frame = item.captured.frame

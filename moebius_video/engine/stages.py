@@ -1,11 +1,10 @@
-"""Building blocks of the threaded engines: bounded queues, stage threads, per-frame work.
+"""Threads and queues of the two drivers: bounded queues, stage threads, the end marker.
 
 The live engine wires its own stages from these; file mode (:func:`~moebius_video.engine.
 remove.remove_object`) runs an iterator in a thread of its own with :class:`IteratorStage`.
-
-The stage functions (:func:`track_frame`, :func:`fill_frame`) take and return numpy frames
-(``H, W, 3`` uint8 RGB, masks ``H, W`` bool) and hold no threading logic: they are the seam
-where a CUDA implementation (pinned buffers, streams, events) can replace the CPU one.
+The per-frame work itself is :mod:`~moebius_video.engine.pipeline`'s, with no threading
+logic: the seam where a CUDA implementation (pinned buffers, streams, events) can replace
+the CPU one.
 """
 
 from __future__ import annotations
@@ -17,12 +16,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
-
-import numpy as np
-
-from moebius_video.engine.remove import composite
-from moebius_video.fill import Filler
-from moebius_video.io.masks import dilate_mask
 
 T = TypeVar("T")
 
@@ -274,62 +267,9 @@ class IteratorStage(Generic[T]):
         self.close()
 
 
-def track_frame(
-    tracker: Any,
-    state: Any,
-    image: np.ndarray,
-    new_mask: np.ndarray | None,
-    reference: np.ndarray | None = None,
-) -> tuple[np.ndarray | None, Any]:
-    """One tracking step.
-
-    Args:
-        tracker: A ``tracking`` tracker.
-        state: The tracker's state, ``None`` before the first mask.
-        image: ``H, W, 3`` uint8 RGB.
-        new_mask: A newly selected ``H, W`` bool mask (re-initialises the tracker), or
-            ``None`` to carry on.
-        reference: The frame ``new_mask`` was drawn on when it is not ``image`` (an earlier
-            frame: live mode may have dropped the frames in between); the mask is then
-            carried from it to ``image`` in one step.
-
-    Returns:
-        ``(mask or None when nothing is tracked, new state)``.
-    """
-    if new_mask is not None:
-        if reference is None or reference is image:
-            return new_mask, tracker.init(image, new_mask)
-        state = tracker.init(reference, new_mask)
-    if state is None:
-        return None, None
-    mask, state = tracker.step(state, image)
-    return mask, state
-
-
-def fill_frame(
-    filler: Filler, image: np.ndarray, mask: np.ndarray | None, *, dilate: int
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Dilate, fill and composite one frame.
-
-    Args:
-        filler: A causal filler (``lookahead == 0``).
-        image: ``H, W, 3`` uint8 RGB.
-        mask: Raw ``H, W`` bool mask, or ``None`` (frame passes through).
-        dilate: Dilation radius in pixels.
-
-    Returns:
-        ``(output image, dilated mask or None)``; pixels outside the mask are ``image``'s.
-    """
-    if mask is None or not mask.any():
-        return image, None
-    grown = dilate_mask(mask, dilate)
-    filled = filler.fill(image, grown)
-    return composite(image, filled.image, grown), grown
-
-
 def now() -> float:
     """The engine's clock (``time.monotonic``), shared with the capture timestamps."""
     return time.monotonic()
 
 
-__all__ = ["END", "ErrorBox", "IteratorStage", "StageQueue", "StageThread", "Timer", "fill_frame", "now", "track_frame"]
+__all__ = ["END", "ErrorBox", "IteratorStage", "StageQueue", "StageThread", "Timer", "now"]

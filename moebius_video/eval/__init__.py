@@ -1,16 +1,16 @@
 """Evaluation of moebius-video against ground truth (``moebius-video eval ...``)."""
 
 from moebius_video.eval.completion import (
-    ClipScore,
     CompletionConfig,
     CompletionReport,
+    CompletionScore,
     SummaryScore,
     evaluate_completion,
 )
 from moebius_video.eval.metrics import FlowReference, psnr, ssim, ssim_map, warping_error
 
 __all__ = [
-    "ClipScore",
+    "CompletionScore",
     "CompletionConfig",
     "CompletionReport",
     "FlowReference",

@@ -25,8 +25,6 @@ Clips are read straight from frame folders with OpenCV (``DATA_DIR/clips/<clip>/
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import math
 import time
@@ -40,6 +38,8 @@ import numpy as np
 from moebius_video.errors import InvalidArgumentError
 from moebius_video.eval.metrics import FlowReference, json_ready, psnr, ssim, warping_error
 from moebius_video.fill import Filler, FutureFrame, get_filler, parse_filler_spec
+from tracking.data import CLIPS_DIR, FRAMES_DIR, MASK_DIRS
+from tracking.geometry import dilate_mask, ellipse_kernel
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class CompletionConfig:
 
 
 @dataclass
-class ClipScore:
+class CompletionScore:
     """Scores of one filler on one clip under one protocol (means over frames)."""
 
     protocol: str
@@ -106,7 +106,7 @@ class ClipScore:
 
 @dataclass
 class SummaryScore:
-    """Mean of :class:`ClipScore` over clips for one filler and protocol."""
+    """Mean of :class:`CompletionScore` over clips for one filler and protocol."""
 
     protocol: str
     filler: str
@@ -126,7 +126,7 @@ class CompletionReport:
     """Everything :func:`evaluate_completion` measured."""
 
     config: CompletionConfig
-    clips: list[ClipScore] = field(default_factory=list)
+    clips: list[CompletionScore] = field(default_factory=list)
     summary: list[SummaryScore] = field(default_factory=list)
     reference_warp_error: dict[str, float] = field(default_factory=dict)
 
@@ -139,19 +139,20 @@ class CompletionReport:
 # -- data ---------------------------------------------------------------------------------
 
 
-def _images(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
+    """The images of ``folder`` (jpg, png, bmp), sorted; none when it is not a folder."""
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_EXT) if folder.is_dir() else []
 
 
 def _clips_root(data_dir: Path) -> Path:
     if not data_dir.is_dir():
         raise InvalidArgumentError(f"data_dir {str(data_dir)!r} is not a folder")
-    return data_dir / "clips" if (data_dir / "clips").is_dir() else data_dir
+    return data_dir / CLIPS_DIR if (data_dir / CLIPS_DIR).is_dir() else data_dir
 
 
 def _mask_files(clip: Path) -> list[Path]:
-    for name in ("masks_binary", "masks"):
-        files = _images(clip / name)
+    for name in MASK_DIRS:
+        files = image_files(clip / name)
         if files:
             return files
     return []
@@ -169,7 +170,7 @@ def discover_clips(data_dir: Path) -> tuple[list[Path], list[Path]]:
     root = _clips_root(data_dir)
     footage, sources = [], []
     for clip in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")):
-        frames, masks = _images(clip / "frames"), _mask_files(clip)
+        frames, masks = image_files(clip / FRAMES_DIR), _mask_files(clip)
         if len(masks) >= 10:
             sources.append(clip)
             if len(frames) >= 10 and len(masks) == len(frames):
@@ -202,13 +203,6 @@ def _ping_pong(i: int, n: int) -> int:
     period = 2 * (n - 1)
     j = i % period
     return j if j < n else period - j
-
-
-def _dilate(mask: np.ndarray, px: int) -> np.ndarray:
-    if px <= 0 or not mask.any():
-        return mask.copy()
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
-    return cv2.dilate(mask.astype(np.uint8), k) > 0
 
 
 def _load_objects(data_dir: Path) -> list[Path]:
@@ -256,18 +250,13 @@ def paste_object(
 def _track_from_first(frames: Sequence[np.ndarray], first: np.ndarray, dilate: int) -> list[np.ndarray]:
     """The object's masks tracked from ``first`` (a dilated mask, shrunk back to the object
     by ``dilate``) by the default tracker, as ``remove --mask`` does."""
-    import tracking
+    from moebius_video.engine.pipeline import TrackedMask, load_tracker
 
     if dilate > 0:
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1))
-        first = cv2.erode(first.astype(np.uint8), kernel) > 0
-    tracker = tracking.get_tracker(tracking.DEFAULT_TRACKER)
-    state = tracker.init(frames[0], first)
-    masks = [first]
-    for frame in frames[1:]:
-        mask, state = tracker.step(state, frame)
-        masks.append(mask)
-    return masks
+        first = cv2.erode(first.astype(np.uint8), ellipse_kernel(dilate)) > 0
+    tracked = TrackedMask(load_tracker(None))
+    tracked.start(first)
+    return [tracked(frame) for frame in frames]  # type: ignore[misc]
 
 
 def _make_filler(spec: str, lookahead: int) -> Filler:
@@ -318,7 +307,7 @@ def _score_clip(
     config: CompletionConfig,
     mask_source: str,
     score_holes: Sequence[np.ndarray] | None = None,
-) -> list[ClipScore]:
+) -> list[CompletionScore]:
     scores = []
     region = holes if score_holes is None else score_holes
     for name in config.fillers:
@@ -329,7 +318,7 @@ def _score_clip(
         sh = [ssim(o, g, h) for o, g, h in zip(outs, truth, region)]
         we = [warping_error(outs[i - 1], outs[i], *flows[i - 1]) for i in range(1, len(outs))]
         weh = [warping_error(outs[i - 1], outs[i], *flows[i - 1], region=region[i]) for i in range(1, len(outs))]
-        score = ClipScore(
+        score = CompletionScore(
             protocol, clip, name, len(outs), _nanmean([v for v in p if v != float("inf")]), _nanmean(s),
             _nanmean(ph), _nanmean(sh), _nanmean(we), _nanmean(weh), share, fps, mask_source,
         )
@@ -369,7 +358,7 @@ def evaluate_completion(data_dir: str | Path, config: CompletionConfig | None = 
     report = CompletionReport(config)
     flow_ref = FlowReference()
     for ci, clip in enumerate(footage):
-        frame_files = _images(clip / "frames")
+        frame_files = image_files(clip / FRAMES_DIR)
         if config.max_frames:
             frame_files = frame_files[: config.max_frames]
         truth = [_read_rgb(p, config.size) for p in frame_files]
@@ -383,7 +372,7 @@ def evaluate_completion(data_dir: str | Path, config: CompletionConfig | None = 
             src = others[ci % len(others)] if others else clip
             mask_files = _mask_files(src)
             holes = [
-                _dilate(_read_mask(mask_files[_ping_pong(i, len(mask_files))], (w, h)), config.dilate)
+                dilate_mask(_read_mask(mask_files[_ping_pong(i, len(mask_files))], (w, h)), config.dilate)
                 for i in range(len(truth))
             ]
             inputs = []
@@ -404,12 +393,12 @@ def evaluate_completion(data_dir: str | Path, config: CompletionConfig | None = 
             for i, img in enumerate(truth):
                 comp, m = paste_object(img, rgba, i / max(n - 1, 1), phase=0.1 * ci)
                 inputs.append(comp)
-                holes.append(_dilate(m, config.dilate))
+                holes.append(dilate_mask(m, config.dilate))
             if "objects" in config.protocols:
                 report.clips += _score_clip("objects", clip.name, truth, inputs, holes, flows, config,
                                             obj_path.stem)
             if "tracked" in config.protocols:
-                tracked = [_dilate(m, config.dilate) for m in _track_from_first(inputs, holes[0], config.dilate)]
+                tracked = [dilate_mask(m, config.dilate) for m in _track_from_first(inputs, holes[0], config.dilate)]
                 report.clips += _score_clip("tracked", clip.name, truth, inputs, tracked, flows, config,
                                             obj_path.stem, score_holes=holes)
     for protocol in config.protocols:
@@ -432,7 +421,7 @@ def format_table(report: CompletionReport, per_clip: bool = False) -> str:
             f"{'SSIMh':>6} {'Ewarp':>6} {'Ewarph':>6} {'prop%':>5} {'fps':>6}")
     lines = [head, "-" * len(head)]
 
-    def row(protocol: str, name: str, n: object, s: SummaryScore | ClipScore) -> str:
+    def row(protocol: str, name: str, n: object, s: SummaryScore | CompletionScore) -> str:
         return (f"{protocol:8} {name:17} {n!s:>5} {s.psnr:6.2f} {s.ssim:6.4f} {s.psnr_hole:6.2f} "
                 f"{s.ssim_hole:6.4f} {s.warp_error:6.3f} {s.warp_error_hole:6.3f} "
                 f"{100 * s.propagated:5.1f} {s.fps:6.1f}")
@@ -448,53 +437,3 @@ def format_table(report: CompletionReport, per_clip: bool = False) -> str:
     return "\n".join(lines)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``moebius-video eval completion`` to ``parser``."""
-    parser.add_argument("data_dir", type=Path, help="folder with clips/ (and objects/), e.g. ../shared/data")
-    parser.add_argument("--fill", nargs="+", default=list(DEFAULT_FILLERS), metavar="NAME",
-                        help="fillers to evaluate, each NAME or NAME:key=value,... "
-                        "(e.g. temporal:flow_size=432) (default: %(default)s)")
-    parser.add_argument("--protocol", nargs="+", choices=PROTOCOLS, default=list(DEFAULT_PROTOCOLS),
-                        help="masks: other clips' masks over real frames; objects: pasted cut-outs; "
-                        "tracked: the same cut-outs removed end to end, their mask tracked from "
-                        "the first frame (default: masks objects)")
-    parser.add_argument("--size", default="432x240",
-                        help="WIDTHxHEIGHT the frames are resized to, or 'native' (default: %(default)s)")
-    parser.add_argument("--native", action="store_true", help="same as --size native")
-    parser.add_argument("--clips", nargs="*", default=[], help="only these clips")
-    parser.add_argument("--max-clips", type=int, default=0, help="at most N clips (0 = all)")
-    parser.add_argument("--max-frames", type=int, default=0, help="at most N frames per clip (0 = all)")
-    parser.add_argument("--dilate", type=int, default=4, help="mask dilation in px (default: %(default)s)")
-    parser.add_argument("--lookahead", type=int, default=8,
-                        help="lookahead of the *-offline fillers (default: %(default)s)")
-    parser.add_argument("--per-clip", action="store_true", help="also print one row per clip")
-    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the report as JSON")
-
-
-def _parse_size(text: str, native: bool) -> tuple[int, int] | None:
-    if native or text == "native":
-        return None
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise InvalidArgumentError(f"--size must be WIDTHxHEIGHT or 'native', got {text!r}") from None
-    return w, h
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run the evaluation from parsed arguments; print the table. Returns the exit status."""
-    config = CompletionConfig(
-        fillers=tuple(args.fill),
-        protocols=tuple(args.protocol),
-        size=_parse_size(args.size, args.native),
-        max_clips=args.max_clips,
-        max_frames=args.max_frames,
-        clips=tuple(args.clips),
-        dilate=args.dilate,
-        lookahead=args.lookahead,
-    )
-    report = evaluate_completion(args.data_dir, config)
-    print(format_table(report, per_clip=args.per_clip))  # noqa: T201 - CLI output
-    if args.json is not None:
-        args.json.write_text(json.dumps(report.to_dict(), indent=2))
-    return 0

@@ -23,8 +23,6 @@ each crop size; the shipped model has to, to be the default filler.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import math
 import statistics
@@ -537,110 +535,23 @@ def write_examples(
                 comp[s.mask] = tile[s.mask]
                 tile = comp
             grid[y : y + h, x : x + w] = tile
+    from moebius_video.io.paths import write_file
+
     out = Path(path)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        ok = cv2.imwrite(str(out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     except OSError as error:
         raise OutputError(f"cannot write {str(out)!r}: {error}") from None
+    ok, data = cv2.imencode(out.suffix or ".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise OutputError(f"cannot write {str(out)!r}")
+        raise OutputError(f"cannot encode {str(out)!r}")
+    write_file(out, data)  # every byte checked: a full disk is an error, not a short file
     return out
 
 
 
 # -- command line -------------------------------------------------------------------------
 
-
-def _int_list(text: str, flag: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise InvalidArgumentError(f"{flag} must be a comma-separated list of integers, got {text!r}") from None
-    if not values:
-        raise InvalidArgumentError(f"{flag} must not be empty")
-    return values
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``moebius-video eval image`` to ``parser``."""
-    parser.add_argument("data_dir", type=Path, help="folder with the held-out photos and clips, e.g. ../shared/data")
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help="model folder or name for MoebiusInpaintingPipeline.from_pretrained "
-                        "(default: %(default)s, the shipped model)")
-    parser.add_argument("--no-model", action="store_true", help="run the OpenCV baselines only")
-    parser.add_argument("--steps", default="1,4,20", help="comma-separated model step counts (default: %(default)s)")
-    parser.add_argument("--guidance", type=float, default=None,
-                        help="guidance weight (default: the model's recommended value, else 1.0)")
-    parser.add_argument("--sizes", default="256,512", help="comma-separated square crop sizes (default: %(default)s)")
-    parser.add_argument("--count", type=int, default=24, help="samples per crop size (default: %(default)s)")
-    parser.add_argument("--count-slow", type=int, default=8,
-                        help="at most N samples for model rows above the default step count "
-                        "(0 = no cap; default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of samples and noise (default: %(default)s)")
-    parser.add_argument("--kinds", default="", help="comma-separated mask kinds (default: all)")
-    parser.add_argument("--per-kind", action="store_true", help="also print one row per mask kind")
-    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the report as JSON")
-    parser.add_argument("--examples", type=Path, default=None, metavar="DIR",
-                        help="write before/after grids DIR/image_eval_<size>.png")
-    parser.add_argument("--examples-count", type=int, default=4, help="rows per grid (default: %(default)s)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run the evaluation from parsed arguments; print the table. Returns the exit status.
-
-    Raises:
-        InvalidArgumentError: ``data_dir`` is not a folder, or bad settings.
-        CheckpointError: The model cannot be loaded.
-    """
-    data_dir = Path(args.data_dir)
-    if not data_dir.is_dir():
-        raise InvalidArgumentError(f"data_dir {str(data_dir)!r} is not a folder")
-    if args.examples_count < 1:
-        raise InvalidArgumentError(f"--examples-count must be >= 1, got {args.examples_count}")
-    pipeline = None
-    defaults: dict[str, Any] = {}
-    if not args.no_model:
-        from moebius_video.model.pipeline import MoebiusInpaintingPipeline
-
-        pipeline = MoebiusInpaintingPipeline.from_pretrained(args.model)
-        defaults = dict(getattr(pipeline, "defaults", None) or {})
-    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
-    config = ImageEvalConfig(
-        sizes=_int_list(args.sizes, "--sizes"),
-        count=args.count,
-        steps=_int_list(args.steps, "--steps"),
-        default_steps=int(defaults.get("num_inference_steps", DEFAULT_STEPS)),
-        guidance=float(args.guidance if args.guidance is not None
-                       else defaults.get("guidance_scale", DEFAULT_GUIDANCE)),
-        count_slow=args.count_slow,
-        seed=args.seed,
-        kinds=kinds,
-    )
-    if pipeline is not None and config.default_steps not in config.steps:
-        logger.warning("--steps %s leaves out the default step count %d: no verdict",
-                       args.steps, config.default_steps)
-    from moebius_video.train.data import eval_samples
-
-    extra: dict[str, Any] = {"kinds": kinds} if kinds else {}
-    samples = {
-        size: eval_samples([data_dir], size, config.count, seed=config.seed, **extra)
-        for size in config.sizes
-    }
-    for size, found in samples.items():
-        if not found:
-            raise InvalidArgumentError(f"no held-out image found under {str(data_dir)!r} for {size} px crops")
-    report = evaluate_image(samples, pipeline, config)
-    report.model = "" if pipeline is None else str(args.model)
-    print(format_table(report, per_kind=args.per_kind))  # noqa: T201 - CLI output
-    if args.json is not None:
-        args.json.write_text(json.dumps(report.to_dict(), indent=2))
-    if args.examples is not None:
-        for size, found in samples.items():
-            path = write_examples(found[: args.examples_count], pipeline, config,
-                                  args.examples / f"image_eval_{size}.png")
-            logger.info("wrote %s", path)
-    return 0
 
 
 __all__ = [
@@ -649,13 +560,11 @@ __all__ = [
     "ImageSample",
     "MethodScore",
     "HoleScore",
-    "add_arguments",
     "blank_hole",
     "evaluate_image",
     "fill_model",
     "fill_opencv",
     "format_table",
-    "run",
     "score_fill",
     "write_examples",
 ]

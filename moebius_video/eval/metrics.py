@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from moebius_video.errors import InvalidArgumentError
+from tracking.flow import DISFlow, DisPreset
 
 SSIM_WINDOW = 65
 
@@ -138,12 +139,12 @@ class FlowReference:
     """Optical flow of the original frames, for the warping error.
 
     Args:
-        preset: OpenCV DIS preset used on the original frames.
+        preset: DIS preset (:class:`tracking.flow.DISFlow`) used on the original frames.
         fb_tolerance: Forward-backward tolerance in px (larger = fewer pixels occluded).
     """
 
-    def __init__(self, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, fb_tolerance: float = 1.0) -> None:
-        self._dis = cv2.DISOpticalFlow_create(preset)
+    def __init__(self, preset: DisPreset = "medium", fb_tolerance: float = 1.0) -> None:
+        self._dis = DISFlow(preset, use_initial_flow=False)
         self.fb_tolerance = float(fb_tolerance)
 
     def __call__(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -160,8 +161,8 @@ class FlowReference:
         _check_pair(prev, cur)
         g0 = cv2.cvtColor(prev, cv2.COLOR_RGB2GRAY)
         g1 = cv2.cvtColor(cur, cv2.COLOR_RGB2GRAY)
-        back = self._dis.calc(g1, g0, None)
-        fwd = self._dis.calc(g0, g1, None)
+        back = self._dis.compute(g1, g0)
+        fwd = self._dis.compute(g0, g1)
         h, w = g1.shape
         xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         mx, my = xs + back[..., 0], ys + back[..., 1]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from moebius_video.errors import InvalidArgumentError
 from moebius_video.fill.base import Filler, FillResult, FutureFrame, check_frame_and_mask
-from moebius_video.fill.model import MoebiusFiller
+from moebius_video.fill.moebius import MoebiusFiller
 from moebius_video.fill.opencv import NSFiller, OpenCVFiller
 from moebius_video.fill.pushpull import PushPullFiller
 from moebius_video.fill.temporal import TEMPORAL_FILLERS
@@ -79,6 +79,8 @@ def get_filler(name: str = DEFAULT_FILLER, **kwargs: object) -> Filler:
         raise InvalidArgumentError(
             f"unknown filler {name!r}; choose one of: {', '.join(available_fillers())}"
         )
+    if isinstance(kwargs.get("spatial"), str):  # a filler option that names a filler
+        kwargs["spatial"] = get_filler(str(kwargs["spatial"]))
     try:
         return _REGISTRY[name](**kwargs)
     except TypeError as error:  # an option the filler does not take

@@ -15,7 +15,7 @@ import threading
 import cv2
 import numpy as np
 
-from moebius_video.fill.opencv import mask_bbox
+from tracking.geometry import mask_box
 
 #: Width (px) of the band around the hole where source and frame are compared.
 SEAM_BAND = 8
@@ -116,19 +116,17 @@ def seam_offset(
         the hole and carried inside, an estimate of how wrong the source is there.
         ``None`` when nothing can be measured.
     """
-    box0 = mask_bbox(hole)
-    if box0 is None:
+    found = mask_box(hole)
+    if found is None:
         return None
-    extent = max(box0[1] - box0[0], box0[3] - box0[2])
-    radius = int(np.clip(extent // 2, 8, 96))
-    box = mask_bbox(hole, margin=radius + band)
-    assert box is not None
-    y0, y1, x0, x1 = box
+    box0 = found.yx
+    radius = int(np.clip(max(found.height, found.width) // 2, 8, 96))
+    box = y0, y1, x0, x1 = mask_box(hole, margin=radius + band).yx  # type: ignore[union-attr]
     # The band (hence everything measured) lies within ``band`` px of the hole: the
     # differences are taken in that window only, the rest of the box has weight 0.
-    ib = mask_bbox(hole, margin=band)
+    ib = mask_box(hole, margin=band)
     assert ib is not None
-    iy0, iy1, ix0, ix1 = ib
+    iy0, iy1, ix0, ix1 = ib.yx
     inner = (slice(iy0 - y0, iy1 - y0), slice(ix0 - x0, ix1 - x0))
     roi_hole = hole[iy0:iy1, ix0:ix1].view(np.uint8)
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
@@ -207,11 +205,11 @@ def paste_compensated(
     if gate:
         assert mismatch is not None
         sub &= mismatch <= max_mismatch
-    inner = mask_bbox(sub)
+    inner = mask_box(sub)
     if inner is None:
         return written
     # Only the window of the pixels written is touched.
-    iy0, iy1, ix0, ix1 = inner
+    iy0, iy1, ix0, ix1 = inner.yx
     sy, sx = slice(y0 + iy0, y0 + iy1), slice(x0 + ix0, x0 + ix1)
     src = source[sy, sx]
     if compensate:

@@ -24,14 +24,17 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from tracking.flow import DISFlow, DisPreset
+
 
 @dataclass(frozen=True)
-class FlowConfig:
+class BackgroundFlowConfig:
     """How background motion is estimated.
 
     Attributes:
         flow_size: Long side (px) of the grey frames the flow is computed on.
-        preset: OpenCV DIS preset (``cv2.DISOPTICAL_FLOW_PRESET_*``).
+        preset: DIS preset of :class:`tracking.flow.DISFlow` (``"ultrafast"``, ``"fast"``,
+            ``"medium"``).
         exclude_margin: Extra dilation (flow-resolution px) of the hole before its flow is
             discarded: DIS matches patches, so the object's motion leaks a few pixels out.
         fb_alpha: Relative tolerance of the forward-backward check.
@@ -46,7 +49,7 @@ class FlowConfig:
     """
 
     flow_size: int = 256
-    preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
+    preset: DisPreset = "medium"
     exclude_margin: int = 2
     fb_alpha: float = 0.01
     fb_beta: float = 0.5
@@ -197,10 +200,10 @@ class FlowEstimator:
         scale: Full-resolution px per flow-resolution px (for the reported motion).
     """
 
-    def __init__(self, config: FlowConfig, scale: float = 1.0) -> None:
+    def __init__(self, config: BackgroundFlowConfig, scale: float = 1.0) -> None:
         self.config = config
         self.scale = float(scale)
-        self._dis = cv2.DISOpticalFlow_create(config.preset)
+        self._dis = DISFlow(config.preset, use_initial_flow=False)
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
     def grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
@@ -236,8 +239,8 @@ class FlowEstimator:
         shift = cv2.mean(b.gray, mask=bg_b.view(np.uint8))[0] - cv2.mean(a.gray, mask=bg_a.view(np.uint8))[0]
         if abs(shift) >= 1.0:
             gray_a = cv2.add(a.gray, shift) if shift > 0 else cv2.subtract(a.gray, -shift)
-        raw_a = self._dis.calc(b.gray, gray_a, None)
-        raw_b = self._dis.calc(gray_a, b.gray, None)
+        raw_a = self._dis.compute(b.gray, gray_a)
+        raw_b = self._dis.compute(gray_a, b.gray)
         # The flow is wrong not only inside each frame's own hole but also where it points
         # INTO the other frame's hole (background visible here, hidden there). The other
         # hole is located in this frame with the robust (median) background translation and

@@ -9,23 +9,7 @@ import numpy as np
 
 from moebius_video.errors import InvalidArgumentError
 from moebius_video.fill.base import Filler, FillResult, FutureFrame, check_frame_and_mask
-
-
-def mask_bbox(mask: np.ndarray, margin: int = 0) -> tuple[int, int, int, int] | None:
-    """Bounding box ``(y0, y1, x0, x1)`` (exclusive ends) of True pixels grown by ``margin``.
-
-    Returns ``None`` for an empty mask. The box is clipped to the image.
-    """
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    h, w = mask.shape
-    y0 = max(int(rows[0]) - margin, 0)
-    y1 = min(int(rows[-1]) + 1 + margin, h)
-    x0 = max(int(cols[0]) - margin, 0)
-    x1 = min(int(cols[-1]) + 1 + margin, w)
-    return y0, y1, x0, x1
+from tracking.geometry import mask_box
 
 
 class OpenCVFiller(Filler):
@@ -96,10 +80,10 @@ class OpenCVFiller(Filler):
     ) -> FillResult:
         check_frame_and_mask(image, mask)
         out = image.copy()
-        box = mask_bbox(mask, margin=2 * self.radius + 2)
+        box = mask_box(mask, margin=2 * self.radius + 2)
         if box is None:
             return FillResult(out)
-        y0, y1, x0, x1 = box
+        y0, y1, x0, x1 = box.yx
         roi_mask = mask[y0:y1, x0:x1]
         if roi_mask.all():
             # Nothing known to propagate from: OpenCV would return garbage. Use the mean of

@@ -23,7 +23,7 @@ import numpy as np
 from moebius_video.errors import InvalidArgumentError
 from moebius_video.fill.base import Filler, FillResult, FutureFrame, check_frame_and_mask
 from moebius_video.fill.flow import push_pull_fill
-from moebius_video.fill.opencv import mask_bbox
+from tracking.geometry import mask_box
 
 
 class PushPullFiller(Filler):
@@ -59,12 +59,12 @@ class PushPullFiller(Filler):
         """
         check_frame_and_mask(image, mask)
         out = image.copy()
-        box = mask_bbox(mask)
+        box = mask_box(mask)
         if box is None:
             return FillResult(out)
-        y0, y1, x0, x1 = box
+        y0, y1, x0, x1 = box.yx
         margin = max(self.context, (max(y1 - y0, x1 - x0) + 3) // 4)
-        y0, y1, x0, x1 = mask_bbox(mask, margin=margin)  # type: ignore[misc]
+        y0, y1, x0, x1 = mask_box(mask, margin=margin).yx  # type: ignore[union-attr]
         hole = np.ascontiguousarray(mask[y0:y1, x0:x1])
         roi = out[y0:y1, x0:x1]
         known = ~hole

@@ -47,14 +47,15 @@ from moebius_video.errors import InvalidArgumentError
 from moebius_video.fill.base import Filler, FillResult, FutureFrame, check_frame_and_mask
 from moebius_video.fill.blend import SEAM_BAND, paste_compensated
 from moebius_video.fill.flow import (
-    FlowConfig,
+    BackgroundFlowConfig,
     FlowEstimator,
     LowResFrame,
     PairFlow,
     flow_shape,
     to_low_res,
 )
-from moebius_video.fill.opencv import OpenCVFiller, mask_bbox
+from moebius_video.fill.opencv import OpenCVFiller
+from tracking.geometry import mask_box
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class TemporalFillConfig:
     max_mismatch: float | None = None
     interpolation: int = cv2.INTER_LINEAR
     blend_both: bool = True
-    flow: FlowConfig = field(default_factory=FlowConfig)
+    flow: BackgroundFlowConfig = field(default_factory=BackgroundFlowConfig)
 
     def __post_init__(self) -> None:
         if self.lookahead < 0:
@@ -213,9 +214,9 @@ class Memory:
         # Written in place: the frame over the whole canvas, then the old content put back
         # where ``known`` is False (a small window, usually), without new buffers.
         unknown = ~known
-        box = mask_bbox(unknown)
+        box = mask_box(unknown)
         if box is not None:
-            y0, y1, x0, x1 = box
+            y0, y1, x0, x1 = box.yx
             saved, saved_age = self.canvas[y0:y1, x0:x1].copy(), self.age[y0:y1, x0:x1].copy()
         canvas = cv2.cvtColor(image, cv2.COLOR_RGB2RGBA, dst=self.canvas)  # alpha = 255
         if canvas is not self.canvas and not np.shares_memory(canvas, self.canvas):
@@ -258,7 +259,7 @@ class TemporalFiller(Filler):
         *,
         lookahead: int | None = None,
         flow_size: int | None = None,
-        spatial: Filler | str | None = None,
+        spatial: Filler | None = None,
     ) -> None:
         config = config or TemporalFillConfig()
         if lookahead is not None:
@@ -267,10 +268,6 @@ class TemporalFiller(Filler):
             config = dataclasses.replace(config, flow=dataclasses.replace(config.flow, flow_size=int(flow_size)))
         self.config = config
         self.lookahead = config.lookahead
-        if isinstance(spatial, str):
-            from moebius_video.fill import get_filler  # the registry imports this module
-
-            spatial = get_filler(spatial)
         self.spatial = spatial if spatial is not None else OpenCVFiller("telea")
         self.reset()
 
@@ -516,11 +513,11 @@ class TemporalFiller(Filler):
             max_age = cfg.max_age if memory.static else cfg.max_age_moving
             past_valid = memory.valid(max_age)
             fut = self._future_memory(image, mask, future) if future else None
-            box = mask_bbox(mask, margin=_SEAM_MARGIN)
-            assert box is not None
-            y0, y1, x0, x1 = box
+            found = mask_box(mask, margin=_SEAM_MARGIN)
+            assert found is not None
+            box = y0, y1, x0, x1 = found.yx
             # The paste reads the source only within SEAM_BAND px of the hole.
-            seam_box = mask_bbox(mask, margin=SEAM_BAND)
+            seam_box = mask_box(mask, margin=SEAM_BAND).yx  # type: ignore[union-attr]
             remaining = mask.copy()
             # Per pixel the source nearest in time first; what it cannot give (invalid, or
             # rejected as mismatching) is offered to the other source.
@@ -590,7 +587,7 @@ class OfflineTemporalFiller(TemporalFiller):
         *,
         lookahead: int | None = None,
         flow_size: int | None = None,
-        spatial: Filler | str | None = None,
+        spatial: Filler | None = None,
     ) -> None:
         if config is None:
             lookahead = 8 if lookahead is None else lookahead

@@ -11,7 +11,7 @@ turn into mask pixels.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -116,22 +116,6 @@ def parse_box(text: str) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
-def box_mask(box: Sequence[int], width: int, height: int) -> np.ndarray:
-    """An ``height, width`` bool mask that is True inside ``box = (x, y, w, h)``.
-
-    Raises:
-        InvalidMaskError: The box lies entirely outside the frame.
-    """
-    x, y, w, h = (int(v) for v in box)
-    x0, y0 = max(x, 0), max(y, 0)
-    x1, y1 = min(x + w, width), min(y + h, height)
-    if x1 <= x0 or y1 <= y0:
-        raise InvalidMaskError(f"box {x},{y},{w},{h} lies outside the {width}x{height} frame")
-    mask = np.zeros((height, width), dtype=bool)
-    mask[y0:y1, x0:x1] = True
-    return mask
-
-
 def fit_mask(
     mask: np.ndarray, width: int, height: int, *, resize: bool = False, what: str = "mask"
 ) -> np.ndarray:
@@ -149,16 +133,6 @@ def fit_mask(
         )
     resized = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
     return resized.astype(bool)
-
-
-def dilate_mask(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Grow ``mask`` by ``radius`` pixels with an elliptical (disc) structuring element."""
-    if radius < 0:
-        raise InvalidArgumentError(f"dilation radius must be >= 0, got {radius}")
-    if radius == 0 or not mask.any():
-        return mask
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
 
 
 def check_fillable(mask: np.ndarray, *, dilate: int, where: str) -> None:

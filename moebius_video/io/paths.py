@@ -44,6 +44,18 @@ def is_stdout(path: PathLike) -> bool:
     return os.fspath(path) == "-"
 
 
+def _local(path: PathLike) -> str | None:
+    """The local path behind ``path`` (``file:`` URLs included); ``None`` for a network URL."""
+    text = os.fspath(path)
+    if text.startswith("file://"):
+        return text[len("file://"):]
+    if text.startswith("file:"):
+        return text[len("file:"):]
+    if "://" in text:
+        return None
+    return text
+
+
 def check_outputs(outputs: Mapping[str, PathLike | None], inputs: Mapping[str, PathLike | None]) -> None:
     """Refuse outputs that would replace or sit above an input, or that collide.
 
@@ -51,14 +63,16 @@ def check_outputs(outputs: Mapping[str, PathLike | None], inputs: Mapping[str, P
         outputs: Flag or role (``"-o"``, ``"--save-masks"``...) -> output path; ``None``
             entries are ignored.
         inputs: Flag or role (``"input"``, ``"--mask"``...) -> input path; ``None`` entries
-            and URLs (``scheme://...``) are ignored.
+            and network URLs are ignored (``file:`` URLs are local paths).
 
     Raises:
         OutputError: An output is an input (same file, hard links included), contains one
             (a folder output would replace it), or two outputs are the same path.
     """
-    outs = {k: v for k, v in outputs.items() if v is not None and not is_stdout(v)}
-    ins = {k: v for k, v in inputs.items() if v is not None and "://" not in os.fspath(v)}
+    outs = {k: _local(v) for k, v in outputs.items() if v is not None and not is_stdout(v)}
+    ins = {k: _local(v) for k, v in inputs.items() if v is not None}
+    outs = {k: v for k, v in outs.items() if v is not None}
+    ins = {k: v for k, v in ins.items() if v is not None}
     for out_flag, out_path in outs.items():
         out_real = resolved(out_path)
         for in_flag, in_path in ins.items():

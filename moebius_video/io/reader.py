@@ -35,6 +35,8 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 )
 """File suffixes (lower case) that a frame folder is made of."""
+VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm"})
+"""File suffixes (lower case) of the video files that folder scans pick up (training data)."""
 
 _MAX_WARNINGS = 20
 _SUPPRESSED = "further decoding warnings suppressed"
@@ -756,6 +758,7 @@ def open_source(
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
     "DecodeStats",
     "FrameSource",
     "list_image_files",

@@ -118,8 +118,16 @@ class AVStreamSink:
         self.is_file = "://" not in self.target or self.target.startswith("file://")
         self._final: Path | None = None
         open_path = self.target
-        if self.is_file:
+        if self.is_file and os.path.realpath(self.target.removeprefix("file://")) == os.devnull:
+            # Encode and throw away (measuring): written directly, never renamed over.
+            open_path, fmt = os.devnull, fmt or "mpegts"
+        elif self.is_file:
             final = Path(self.target.removeprefix("file://"))
+            if final.exists() and not final.is_file():
+                raise OutputError(
+                    f"output {final} exists and is not a regular file (a folder, device or "
+                    "pipe); refusing to replace it"
+                )
             if final.exists() and not overwrite:
                 raise OutputError(f"output {final} exists; use --overwrite to replace it")
             if not final.resolve().parent.is_dir():

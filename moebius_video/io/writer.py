@@ -114,6 +114,38 @@ class _Encoder(ABC):
         """Close whatever is open and delete the temporary output (never raises)."""
 
 
+def publish_folder(temp: Path, target: Path, *, overwrite: bool) -> None:
+    """Move a finished temporary folder to ``target``, with the umask's permissions (not
+    mkdtemp's). An existing ``target`` is set aside first and put back if the move fails,
+    deleted once it succeeded: at every moment one complete folder is in place.
+
+    Raises:
+        OutputError: ``target`` exists (and is not an empty folder) without ``overwrite``.
+        OSError: The move failed (``target`` is as it was).
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temp, 0o777 & ~umask)
+    aside: Path | None = None
+    if target.exists():
+        empty_dir = target.is_dir() and not any(target.iterdir())
+        if not (overwrite or empty_dir):
+            raise OutputError(f"output {target} appeared while writing; not replaced")
+        aside = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
+        os.replace(target, aside)
+    try:
+        os.replace(temp, target)
+    except OSError:
+        if aside is not None:
+            os.replace(aside, target)
+        raise
+    if aside is not None:
+        if aside.is_dir():
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            aside.unlink(missing_ok=True)
+
+
 class _PngFolderEncoder(_Encoder):
     """Writes ``<name>.png`` files (lossless) into a temporary sibling folder."""
 
@@ -137,29 +169,10 @@ class _PngFolderEncoder(_Encoder):
         write_file(self.temp_path / f"{name}.png", data)
 
     def finish(self) -> None:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.temp_path, 0o777 & ~umask)  # mkdtemp makes it private
+        """Nothing to flush: every PNG was written whole."""
 
     def commit(self, target: Path, overwrite: bool) -> None:
-        aside: Path | None = None
-        if target.exists():
-            empty_dir = target.is_dir() and not any(target.iterdir())
-            if not (overwrite or empty_dir):
-                raise OutputError(f"output {target} appeared while writing; not replaced")
-            aside = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
-            os.replace(target, aside)
-        try:
-            os.replace(self.temp_path, target)
-        except OSError:
-            if aside is not None:
-                os.replace(aside, target)
-            raise
-        if aside is not None:
-            if aside.is_dir():
-                shutil.rmtree(aside, ignore_errors=True)
-            else:
-                aside.unlink(missing_ok=True)
+        publish_folder(self.temp_path, target, overwrite=overwrite)
 
     def discard(self) -> None:
         shutil.rmtree(self.temp_path, ignore_errors=True)
@@ -916,6 +929,11 @@ def _check_target(path: Path, *, folder: bool, overwrite: bool, inputs: list[Pat
     for source in inputs:
         if _same_file(path, source):
             raise OutputError(f"output {path} is the input; refusing to overwrite it")
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise OutputError(
+            f"output {path} exists and is not a regular file or folder (a device or pipe); "
+            "refusing to replace it"
+        )
     parent = path.resolve().parent
     if not parent.is_dir():
         raise OutputError(f"cannot write {path}: the directory {parent} does not exist")
@@ -1024,4 +1042,4 @@ def open_sink(
     return FrameSink(target, encoder, overwrite=overwrite, queue_size=queue_size)
 
 
-__all__ = ["DEFAULT_FRAME_RATE", "FrameSink", "open_sink"]
+__all__ = ["DEFAULT_FRAME_RATE", "FrameSink", "open_sink", "publish_folder"]

@@ -61,15 +61,6 @@ def binarize_mask(mask: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     raise InvalidMaskError(f"mask dtype must be bool, uint8 or floating, got {mask.dtype}")
 
 
-def mask_bbox(mask: torch.Tensor) -> tuple[int, int, int, int] | None:
-    """``(top, left, bottom, right)`` (exclusive) of the True pixels of an ``H, W`` mask, or None."""
-    rows = torch.nonzero(mask.any(dim=1)).flatten()
-    if rows.numel() == 0:
-        return None
-    cols = torch.nonzero(mask.any(dim=0)).flatten()
-    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
-
-
 def _place(center: float, length: int, limit: int) -> int:
     start = int(math.floor(center - length / 2))
     return min(max(start, 0), limit - length)
@@ -91,7 +82,7 @@ def crop_window(
 
     Args:
         frame_size: ``(height, width)`` of the frame.
-        bbox: ``(top, left, bottom, right)`` of the hole.
+        bbox: ``(x0, y0, x1, y1)`` of the hole (a :class:`tracking.geometry.Box`).
         context: Extra context per side, relative to the hole's longer side.
         min_side: Smallest window side (the model size avoids upscaling small holes).
 
@@ -102,7 +93,7 @@ def crop_window(
         InvalidArgumentError: Empty frame, a box outside it, or negative settings.
     """
     height, width = frame_size
-    top, left, bottom, right = bbox
+    left, top, right, bottom = bbox
     if height < 1 or width < 1:
         raise InvalidArgumentError(f"frame_size must be positive, got {frame_size}")
     if not (0 <= top < bottom <= height and 0 <= left < right <= width):

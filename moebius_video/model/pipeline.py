@@ -37,7 +37,6 @@ from moebius_video.model.geometry import (
     CropBox,
     binarize_mask,
     crop_window,
-    mask_bbox,
     masked_input,
     paste,
     resize_image,
@@ -46,6 +45,7 @@ from moebius_video.model.geometry import (
 from moebius_video.model.latent import PixelUnshuffleLatent, is_latent_folder
 from moebius_video.model.network import MoebiusNetwork
 from moebius_video.model.sampling import denoise, make_scheduler
+from tracking.geometry import mask_box
 
 logger = logging.getLogger(__name__)
 
@@ -352,7 +352,7 @@ class MoebiusInpaintingPipeline:
         return self
 
     def enable_transfers(self, *, upload_slots: int = 3, download_slots: int = 4) -> MoebiusInpaintingPipeline:
-        """Move crops and results through a :class:`~moebius_video.engine.device.DeviceContext`.
+        """Move crops and results through a :class:`~moebius_video.device.DeviceContext`.
 
         On CUDA each call then uploads its model-size crops (RGB and hole as one RGBA
         uint8 image) through a ring of pinned buffers with ``non_blocking`` copies on an
@@ -363,7 +363,7 @@ class MoebiusInpaintingPipeline:
         reduced to plain calls. The crops are quantised to 8 bits on the way (at most
         half a grey level from the plain path before the model). Returns ``self``.
         """
-        from moebius_video.engine.device import DeviceContext  # no torch.cuda at import
+        from moebius_video.device import DeviceContext  # no torch.cuda at import
 
         self.transfers = DeviceContext(
             self.device, dtype=torch.float32, upload_slots=upload_slots, download_slots=download_slots
@@ -664,7 +664,7 @@ class MoebiusInpaintingPipeline:
         boxes: list[CropBox | None] = []
         crops, crop_masks = [], []
         for i, (frame, hole) in enumerate(zip(frames, holes, strict=True)):
-            bbox = mask_bbox(hole)
+            bbox = mask_box(hole.cpu().numpy())
             if bbox is None:
                 warnings.warn(
                     f"mask_image[{i}] is empty: image[{i}] is returned unchanged",

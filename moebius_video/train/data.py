@@ -38,6 +38,7 @@ from torch.utils.data import Dataset
 from moebius_video.errors import InvalidArgumentError, MoebiusError
 from moebius_video.io.reader import (
     IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
     natural_key,
     open_source,
     probe,
@@ -50,13 +51,11 @@ from moebius_video.train.masks import (
     object_mask_files,
     read_object_mask,
 )
+from tracking.data import MASK_DIRS, clip_mask_dir
 
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm"})
-"""File suffixes (lower case) read as videos."""
-
-DEFAULT_EXCLUDE: tuple[str, ...] = ("masks", "masks_binary", "golden", "_licenses", "objects")
+DEFAULT_EXCLUDE: tuple[str, ...] = (*MASK_DIRS, "golden", "_licenses", "objects")
 """Folder names that never hold training photos (masks, references, RGBA cut-outs)."""
 
 HOLDOUT_FRACTION = 0.15
@@ -159,7 +158,7 @@ def _clip_owner(folder: Path, root: Path) -> Path | None:
     """The nearest folder from ``folder`` up to ``root`` that holds a clip's mask folder."""
     current = folder
     while True:
-        if any((current / name).is_dir() for name in ("masks", "masks_binary")):
+        if clip_mask_dir(current) is not None:
             return current
         if current == root or current.parent == current:
             return None

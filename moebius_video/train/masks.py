@@ -29,7 +29,8 @@ import numpy as np
 
 from moebius_video.errors import InvalidArgumentError, InvalidMaskError
 from moebius_video.io.masks import load_mask
-from moebius_video.io.reader import list_image_files
+from moebius_video.io.reader import VIDEO_EXTENSIONS, list_image_files
+from tracking.data import FRAMES_DIR, MASK_DIRS, clip_mask_dir
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,6 @@ _SEGMENTS_PER_STROKE = (2, 9)
 _OBJECT_MAX_ROTATION = 15.0
 _ATTEMPTS = 30
 
-#: Folder names holding per-frame object masks (DAVIS layout), most binary first.
-_MASK_FOLDERS = ("masks_binary", "masks")
 #: Folder name holding RGBA photo cut-outs.
 _OBJECT_FOLDER = "objects"
 
@@ -425,7 +424,7 @@ def object_mask_files(
                 continue
             if not _is_clip_folder(folder):
                 continue
-            for name in _MASK_FOLDERS:
+            for name in MASK_DIRS:
                 masks = folder / name
                 if masks.is_dir():
                     files = [f for f in list_image_files(masks) if f.suffix.lower() == ".png"]
@@ -436,11 +435,9 @@ def object_mask_files(
 
 def _is_clip_folder(folder: Path) -> bool:
     """Whether ``folder`` holds a clip: a ``frames`` folder or a video file beside masks."""
-    from moebius_video.train.data import VIDEO_EXTENSIONS
-
-    if not any((folder / name).is_dir() for name in _MASK_FOLDERS):
+    if clip_mask_dir(folder) is None:
         return False
-    if (folder / "frames").is_dir():
+    if (folder / FRAMES_DIR).is_dir():
         return True
     return any(
         p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file() for p in folder.iterdir()

@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from clipgen import write_clip
+from helpers import write_clip
 
 from moebius_video.cli import main
 
@@ -132,7 +132,7 @@ def test_live_view_address_is_not_a_warning(capsys) -> None:  # type: ignore[no-
 
 
 def test_x265_prints_nothing_of_its_own(tmp_path: Path, capfd) -> None:  # type: ignore[no-untyped-def]
-    from clipgen import has_encoder
+    from helpers import has_encoder
 
     if not has_encoder("libx265"):
         pytest.skip("this FFmpeg has no libx265")

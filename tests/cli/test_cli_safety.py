@@ -62,7 +62,12 @@ def _cases(tmp_path: Path, video: Path, masks: Path, first: Path) -> dict[str, l
                                    "--save-masks", str(tmp_path / "x")],
         "stream_same": ["stream", str(video), str(video), *box],
         "stream_dotdot": ["stream", str(video), f"{tmp_path}/a/../{video.name}", *box],
+        "stream_file_url": ["stream", f"file:{video}", str(video), *box],
         "track_save_masks_is_input": ["track", str(video), *box, "--save-masks", str(video)],
+        "review_is_input": ["remove", str(video), *box, "-o", str(tmp_path / "o.mp4"),
+                            "--review", str(video)],
+        "review_is_output": ["remove", str(video), *box, "-o", str(tmp_path / "o.mp4"),
+                             "--review", str(tmp_path / "o.mp4")],
     }
 
 
@@ -70,7 +75,8 @@ def _cases(tmp_path: Path, video: Path, masks: Path, first: Path) -> dict[str, l
 @pytest.mark.parametrize("case", [
     "save_masks_is_input", "save_masks_is_frame_folder", "output_is_keyframes", "output_is_masks",
     "output_is_mask_video", "output_is_mask_png", "output_contains_input", "dotdot", "symlink",
-    "two_outputs_same_place", "stream_same", "stream_dotdot", "track_save_masks_is_input",
+    "two_outputs_same_place", "stream_same", "stream_dotdot", "stream_file_url",
+    "track_save_masks_is_input", "review_is_input", "review_is_output",
 ])
 def test_no_output_may_be_or_contain_an_input(case: str, overwrite: bool, clip, tmp_path: Path,
                                                capsys) -> None:  # type: ignore[no-untyped-def]
@@ -98,6 +104,9 @@ def test_library_refuses_a_mask_folder_over_the_input(clip, tmp_path: Path) -> N
     with pytest.raises(OutputError, match="save_masks"):
         remove_object(video, tmp_path / "o.mp4", MaskInput(box=(30, 20, 20, 16)),
                       encode=EncodeConfig(overwrite=True), save_masks=video)
+    with pytest.raises(OutputError, match="review"):
+        remove_object(video, tmp_path / "o.mp4", MaskInput(box=(30, 20, 20, 16)),
+                      encode=EncodeConfig(overwrite=True), review=video)
     assert video.is_file()
 
 
@@ -121,6 +130,16 @@ def test_library_refuses_a_mask_folder_over_the_input(clip, tmp_path: Path) -> N
     (["demo", "--size", "640by360"], "WxH"),
     (["demo", "--frames", "-5"], ">= 1"),
     (["webcam", "--size", "0x0"], "2x2"),
+    (["webcam", "--device", "cam1"], "camera index"),
+    (["train", "data", "-o", "run", "--uncond-prob", "2"], "between 0 and 1"),
+    (["train", "data", "-o", "run", "--hole-weight", "-1"], ">= 0"),
+    (["bench", "pipeline", "--frames", "0"], ">= 1"),
+    (["bench", "live", "--fps", "0"], "positive"),
+    (["bench", "fill", "--hole", "1.5"], "between 0 and 1"),
+    (["bench", "soak", "--frames", "-3"], ">= 1"),
+    (["eval", "image", "--count", "0"], ">= 1"),
+    (["eval", "completion", "--dilate", "-2"], "--dilate"),
+    (["eval", "tracking", "--keyframe-every", "0"], ">= 1"),
 ])
 def test_bad_numbers_exit_2_at_parsing(argv: list[str], needle: str, capsys) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SystemExit) as info:
@@ -204,3 +223,38 @@ def test_range_messages_have_no_python_none(clip, tmp_path: Path, capsys) -> Non
                          "--start", "200"], capsys)
     assert code == 1
     assert "None" not in err and "from frame 200 on" in err
+
+
+# --------------------------------------------------------------------------------------
+# Special files are never renamed over (as root, `stream in.mp4 /dev/null -y` used to put a
+# regular file in place of /dev/null). A FIFO stands in for a device here.
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["remove", "stream", "save-masks"])
+def test_a_device_or_pipe_is_never_replaced(command: str, clip, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import stat
+
+    video, _, first = clip
+    fifo = tmp_path / ("special.mp4" if command != "save-masks" else "special")
+    os.mkfifo(fifo)
+    box = ["--box", "30,20,20,16"]
+    argv = {
+        "remove": ["remove", str(video), *box, "-o", str(fifo), "-y"],
+        "stream": ["stream", str(video), str(fifo), *box, "-y"],
+        "save-masks": ["remove", str(video), *box, "-o", str(tmp_path / "o.mp4"), "--save-masks",
+                       str(fifo), "-y"],
+    }[command]
+    code, _, err = _run(argv, capsys)
+    assert code == 1, err
+    assert "refusing to replace it" in err
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still the pipe it was
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_stream_to_dev_null_discards(clip, capsys) -> None:  # type: ignore[no-untyped-def]
+    video, _, _ = clip
+    code, out, err = _run(["stream", str(video), os.devnull, "--box", "30,20,20,16", "-y"], capsys)
+    assert code == 0, err
+    assert "6 frames out of 6" in out
+    assert Path(os.devnull).is_char_device()

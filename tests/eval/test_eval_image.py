@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from dataclasses import dataclass
@@ -161,12 +160,9 @@ def test_run_json_with_stubbed_samples(tmp_path: Path, monkeypatch: pytest.Monke
     fake = types.ModuleType("moebius_video.train.data")
     fake.eval_samples = lambda roots, size, count, *, seed=0, **kw: _samples(size, count)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "moebius_video.train.data", fake)
-    parser = argparse.ArgumentParser()
-    image_eval.add_arguments(parser)
     out = tmp_path / "r.json"
-    args = parser.parse_args([str(tmp_path), "--no-model", "--sizes", "32", "--count", "2", "--json", str(out),
-                              "--examples", str(tmp_path / "ex"), "--examples-count", "1"])
-    assert image_eval.run(args) == 0
+    assert main(["eval", "image", str(tmp_path), "--no-model", "--sizes", "32", "--count", "2",
+                 "--json", str(out), "--examples", str(tmp_path / "ex"), "--examples-count", "1"]) == 0
     assert "telea" in capsys.readouterr().out
     report = ImageEvalReport.from_dict(json.loads(out.read_text()))
     assert [r.method for r in report.scores] == ["telea", "ns"]

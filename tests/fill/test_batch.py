@@ -14,7 +14,7 @@ from moebius_video.engine.remove import MaskInput, RemoveConfig, remove_object
 from moebius_video.errors import InvalidArgumentError
 from moebius_video.fill import get_filler
 from moebius_video.fill.base import Filler, FillResult
-from moebius_video.fill.model import MoebiusFiller
+from moebius_video.fill.moebius import MoebiusFiller
 from moebius_video.io.masks import load_mask
 from moebius_video.model import MoebiusInpaintingPipeline
 

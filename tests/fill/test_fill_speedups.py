@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from moebius_video.fill.blend import paste_compensated, seam_offset
-from moebius_video.fill.flow import FlowConfig, FlowEstimator, push_pull_fill, to_low_res
+from moebius_video.fill.flow import BackgroundFlowConfig, FlowEstimator, push_pull_fill, to_low_res
 from moebius_video.fill.temporal import Memory, TemporalFiller, _median_int
 
 
@@ -81,8 +81,8 @@ def test_forward_check_is_skipped_on_request() -> None:
     hole[30:60, 50:90] = True
     a = to_low_res(a_img, hole, (100, 160), 2)
     b = to_low_res(b_img, hole, (100, 160), 2)
-    both = FlowEstimator(FlowConfig())(a, b)
-    causal = FlowEstimator(FlowConfig())(a, b, check_forward=False)
+    both = FlowEstimator(BackgroundFlowConfig())(a, b)
+    causal = FlowEstimator(BackgroundFlowConfig())(a, b, check_forward=False)
     assert both.ok_a is not None and causal.ok_a is None
     assert np.array_equal(both.to_a, causal.to_a) and np.array_equal(both.ok_b, causal.ok_b)
     assert both.motion == causal.motion and both.cut == causal.cut

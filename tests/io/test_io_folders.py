@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from clipgen import pattern
+from helpers import pattern
 
 from moebius_video.errors import InvalidArgumentError, VideoDecodeError, VideoOpenError
 from moebius_video.io import open_source, probe

@@ -106,7 +106,7 @@ def _mount_tmpfs(where: Path, size: str) -> bool:
     return proc.returncode == 0
 
 
-@pytest.mark.parametrize("what", ["--save-masks", "png-output"])
+@pytest.mark.parametrize("what", ["--save-masks", "png-output", "video-output"])
 def test_cli_full_disk_real_tmpfs(what: str, clip, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     video, _, first = clip
     disk = tmp_path / "disk"
@@ -116,8 +116,10 @@ def test_cli_full_disk_real_tmpfs(what: str, clip, tmp_path: Path, capsys) -> No
         argv = ["remove", str(video), "--mask", str(first), "--fill", "telea"]
         if what == "--save-masks":
             argv += ["-o", str(tmp_path / "o.mp4"), "--save-masks", str(disk / "masks")]
-        else:
+        elif what == "png-output":
             argv += ["-o", str(disk / "frames") + "/"]
+        else:
+            argv += ["-o", str(disk / "o.mkv"), "--crf", "0", "--preset", "ultrafast"]
         code = main(argv)
         err = capsys.readouterr().err
         assert code == 1, err

@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from clipgen import pattern, write_clip, write_decode_order_timestamps
+from helpers import pattern, write_clip, write_decode_order_timestamps
 
 from moebius_video.errors import VideoOpenError
 from moebius_video.io import open_random_access, open_source

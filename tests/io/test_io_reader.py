@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from clipgen import (
+from helpers import (
     has_encoder,
     pattern,
     write_audio_only,

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from clipgen import shared_data
+from helpers import SHARED_DATA
 
 from moebius_video.io import open_random_access, open_source, probe
 
-DATA = shared_data()
+DATA = SHARED_DATA
 VIDEOS = DATA / "videos"
 
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"no shared data at {DATA}")

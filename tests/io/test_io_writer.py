@@ -12,7 +12,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from clipgen import audio_duration, decoded_times, pattern, write_clip
+from helpers import audio_duration, decoded_times, pattern, write_clip
 
 from moebius_video.errors import InvalidArgumentError, OutputError
 from moebius_video.io import Frame, FrameSink, VideoInfo, open_sink, open_source, probe

@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from clipgen import pattern, write_clip
+from helpers import pattern, write_clip
 
 from moebius_video.cli import main
 

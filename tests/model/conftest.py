@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import make_tiny_network, make_tiny_vae
+from helpers import SHARED_DATA, make_tiny_network, make_tiny_vae
 
-#: The project's shared folder is the repository's sibling: <parent>/shared/data/golden.
-GOLDEN_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "golden"
+GOLDEN_DIR = SHARED_DATA / "golden"
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 
@@ -45,24 +44,9 @@ def test_config_rejects_bad_values():
 def test_model_package_never_imports_io_engine_cli():
     code = (
         "import sys, moebius_video.model as m; "
-        "import moebius_video.model.pipeline, moebius_video.model.benchmark; "
+        "import moebius_video.model.pipeline; "
         "bad = [n for n in sys.modules if n.split('.')[:2] in "
         "(['moebius_video','io'], ['moebius_video','engine'], ['moebius_video','cli'])]; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_benchmark_runs_tiny(capsys):
-    from moebius_video.model import benchmark
-
-    parser = argparse.ArgumentParser()
-    benchmark.add_arguments(parser)
-    args = parser.parse_args(
-        ["--config", "tiny", "--steps", "1", "--warmup", "0", "--no-vae", "--dtypes", "fp32"]
-    )
-    assert benchmark.run(args) == 0
-    out = capsys.readouterr().out
-    assert "ms/step" in out and "fp32" in out
-    bad = parser.parse_args(["--dtypes", "fp8"])
-    assert benchmark.run(bad) == 2

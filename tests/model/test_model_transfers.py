@@ -7,7 +7,7 @@ import pytest
 import torch
 from helpers import FakeEvent, make_tiny_network, make_tiny_vae
 
-from moebius_video.engine.device import DeviceContext
+from moebius_video.device import DeviceContext
 from moebius_video.model import MoebiusInpaintingPipeline
 
 

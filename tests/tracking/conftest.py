@@ -1,21 +1,9 @@
-"""Fixtures of the tracking tests; makes ``tracking_synth`` (this folder's generator) importable.
-
-The project runs pytest with only ``tests/`` on the path, so this folder is put on
-``sys.path`` as the I/O tests do.
-"""
+"""Fixtures of the tracking tests."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
-
-from tracking_synth import SynthClip, make_clip  # noqa: E402
+from helpers import SynthClip, make_clip
 
 
 @pytest.fixture(scope="session")

@@ -1,18 +1,19 @@
-"""The evaluation and benchmark commands on a synthetic clip folder, and the metrics."""
+"""The evaluation (function and ``python -m tracking evaluate``) on a synthetic clip folder, and the metrics."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from tracking_synth import make_clip
+from helpers import make_clip
 
-from tracking import TrackingError, benchmark, evaluate
-from tracking.metrics import boundary_f, coverage, dilate_mask, jaccard
+from tracking import TrackingError, evaluate
+from tracking.cli import main
+from tracking.geometry import dilate_mask
+from tracking.metrics import boundary_f, coverage, jaccard
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +34,6 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def parse(module, argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    module.add_arguments(parser)
-    return parser.parse_args(argv)
-
-
 def test_evaluate_function(data_dir: Path) -> None:
     result = evaluate.evaluate(data_dir, keyframe_every=4)
     assert "sparse" in result.skipped
@@ -52,24 +47,14 @@ def test_evaluate_function(data_dir: Path) -> None:
 
 
 def test_evaluate_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = parse(
-        evaluate,
-        [str(data_dir), "--trackers", "dis", "--modes", "first", "--max-frames", "5", "--json"],
-    )
-    assert evaluate.run(args) == 0
+    argv = ["evaluate", str(data_dir), "--trackers", "dis", "--modes", "first", "--max-frames", "5", "--json"]
+    assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["means"][0]["tracker"] == "dis" and out["means"][0]["frames"] == 4
-    assert evaluate.run(parse(evaluate, [str(data_dir / "nope")])) == 2
+    assert main(["evaluate", str(data_dir / "nope")]) == 2
     assert "error: data_dir" in capsys.readouterr().err
     with pytest.raises(TrackingError, match="clips"):
         evaluate.evaluate(data_dir, clips=["sparse"])
-
-
-def test_benchmark_cli(capsys: pytest.CaptureFixture[str]) -> None:
-    args = parse(benchmark, ["--sizes", "160x96", "--frames", "6", "--trackers", "dis", "flow"])
-    assert benchmark.run(args) == 0
-    out = capsys.readouterr().out
-    assert "frames/s" in out and "flow" in out
 
 
 def test_metrics() -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from tracking_synth import SynthClip, make_clip
+from helpers import SynthClip, make_clip
 
 from tracking import TrackingError, TrackState, available_trackers, get_tracker
+from tracking.geometry import dilate_mask
 from tracking.grabcut_tracker import GrabCutConfig, GrabCutFlowTracker
-from tracking.metrics import coverage, dilate_mask, jaccard
+from tracking.metrics import coverage, jaccard
 
 
 def _run(name: str, clip: SynthClip, first: np.ndarray, **kwargs: object) -> list[np.ndarray]:

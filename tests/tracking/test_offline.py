@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tracking_synth import SynthClip, make_clip
+from helpers import SynthClip, make_clip
 
 from tracking import TrackingError, get_tracker
-from tracking.metrics import coverage, dilate_mask, jaccard
+from tracking.geometry import dilate_mask
+from tracking.metrics import coverage, jaccard
 from tracking.offline import iter_track, track
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from tracking_synth import DATA_DIR, _texture
+from helpers import SHARED_DATA as DATA_DIR
+from helpers import _texture
 
 from tracking import TrackingError, doubtful_ranges, get_tracker, iter_track_frames
 from tracking.evaluate_pasted import evaluate_pasted, format_pasted, frame_scores

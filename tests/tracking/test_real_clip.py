@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tracking_synth import DATA_DIR
+from helpers import SHARED_DATA as DATA_DIR
 
 from tracking.data import load_clip
-from tracking.metrics import coverage, dilate_mask, jaccard
+from tracking.geometry import dilate_mask
+from tracking.metrics import coverage, jaccard
 from tracking.offline import track
 
 CLIP = DATA_DIR / "clips" / "car-shadow"

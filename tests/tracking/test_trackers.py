@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tracking_synth import SynthClip, make_clip
+from helpers import SynthClip, make_clip
 
 import tracking
 from tracking import DEFAULT_TRACKER, TrackingError, TrackState, available_trackers, get_tracker
-from tracking.metrics import coverage, dilate_mask, jaccard
+from tracking.geometry import dilate_mask
+from tracking.metrics import coverage, jaccard
 
 
 def run_stream(name: str, clip: SynthClip, **kwargs: object) -> list[np.ndarray]:

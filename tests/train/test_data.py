@@ -11,6 +11,7 @@ import helpers
 import numpy as np
 import pytest
 import torch
+from helpers import SHARED_DATA
 from torch.utils.data import DataLoader, DistributedSampler
 
 from moebius_video.errors import InvalidArgumentError
@@ -26,8 +27,6 @@ from moebius_video.train.data import (
     summarize,
 )
 from moebius_video.train.masks import MASK_KINDS, MaskConfig
-
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def _photo(path: Path, width: int = 96, height: int = 80, seed: int = 0) -> Path:

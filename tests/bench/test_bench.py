@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moebius_video.engine.bench import (
-    format_throughput,
-    make_clip,
-    measure_memory,
-    measure_throughput,
-)
+from moebius_video.bench.common import scene_clip as make_clip
+from moebius_video.bench.pipeline import format_throughput, measure_memory, measure_throughput
 
 
 def test_throughput_rows_are_ratios_to_decode_encode(tmp_path: Path) -> None:

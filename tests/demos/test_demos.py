@@ -11,7 +11,7 @@ import pytest
 
 from moebius_video.io import open_source
 
-DEMOS = Path(__file__).resolve().parents[1] / "demos"
+DEMOS = Path(__file__).resolve().parents[2] / "demos"
 
 
 def _load(name: str) -> ModuleType:

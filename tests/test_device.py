@@ -12,7 +12,7 @@ import pytest
 import torch
 from helpers import FakeEvent
 
-from moebius_video.engine.device import (
+from moebius_video.device import (
     DeviceContext,
     Download,
     NullEvent,
@@ -232,7 +232,7 @@ def test_import_touches_no_cuda() -> None:
         "for name in ('is_available', 'current_device', 'synchronize', 'init', 'device_count'):\n"
         "    setattr(torch.cuda, name, boom)\n"
         "import numpy as np\n"
-        "from moebius_video.engine.device import DeviceContext\n"
+        "from moebius_video.device import DeviceContext\n"
         "DeviceContext('cpu').upload(np.zeros((2, 2, 3), np.uint8))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -94,7 +94,7 @@ def test_no_reconnect_on_end_makes_that_end_normal_and_says_so(tmp_path: Path, c
 
 
 def test_the_end_of_a_file_is_a_normal_end(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from clipgen import write_clip
+    from helpers import write_clip
 
     src = tmp_path / "in.mp4"
     write_clip(src, width=64, height=48, num_frames=10)
@@ -107,7 +107,7 @@ def test_the_end_of_a_file_is_a_normal_end(tmp_path: Path, capsys) -> None:  # t
 
 def test_a_stated_duration_reached_is_a_normal_end(tmp_path: Path) -> None:
     """A finite file read through the stream reader (file:// URL) ends completely."""
-    from clipgen import write_clip
+    from helpers import write_clip
 
     from moebius_video.io.capture import StreamCapture
 

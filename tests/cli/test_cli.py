@@ -211,7 +211,7 @@ def test_demo_runs_on_nothing_but_the_package(tmp_path: Path) -> None:
 
 
 def test_broken_inputs_through_the_cli(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from clipgen import write_audio_only, write_clip, write_undecodable
+    from helpers import write_audio_only, write_clip, write_undecodable
 
     # No video stream.
     audio_only = tmp_path / "audio.m4a"

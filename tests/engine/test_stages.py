@@ -217,7 +217,7 @@ def test_iterator_stage_close_runs_the_generator_cleanup_in_its_thread() -> None
 @pytest.mark.parametrize("ahead", [-1, 0, 1, 3])
 def test_temporal_prepare_ahead_or_behind_gives_the_same_fill(ahead: int, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from moebius_video.fill.flow import FlowEstimator
-    from moebius_video.io.masks import dilate_mask
+    from tracking.geometry import dilate_mask
 
     sc = scene(width=128, height=80, frames=10)
     frames = [sc.frame(i).image for i in range(len(sc))]

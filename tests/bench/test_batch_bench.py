@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from moebius_video.batch.bench import BatchBenchRow, format_rows
+from moebius_video.bench.batch import BatchBenchRow, format_rows
 from moebius_video.cli import main
 
 pytest.importorskip("ray", reason='Ray is not installed: pip install "moebius-video[batch]"')

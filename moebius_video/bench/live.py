@@ -1,4 +1,4 @@
-"""``moebius-video bench live``: glass-to-glass latency and frames/s of the live engine.
+"""``bench live``: glass-to-glass latency and frames/s of the live engine.
 
 For each size, a generated scene is encoded to H.264 in memory once; :class:`FakeCapture`
 then delivers it by decoding one packet per frame (so capture includes a real decode), and
@@ -14,10 +14,8 @@ and paced at ``--fps`` in ``live`` mode (latency p50/p95/max and frames dropped)
 
 from __future__ import annotations
 
-import argparse
-import json
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -44,22 +42,6 @@ class LiveBenchRow:
     frames_in: int
     dropped: int
     stage_ms: dict[str, float]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The benchmark's flags."""
-    parser.add_argument("--sizes", default="640x360,1280x720", help="comma-separated WxH list")
-    parser.add_argument("--frames", type=int, default=120, help="frames per run")
-    parser.add_argument("--fps", type=float, default=30.0, help="source rate of the latency runs")
-    parser.add_argument("--fill", default=DEFAULT_LIVE_FILLER, help="filler")
-    parser.add_argument("--tracker", default=None, help="tracker (default: the package's)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
-def _sizes(text: str) -> list[tuple[int, int]]:
-    from moebius_video.cli.demo import parse_size
-
-    return [parse_size(part) for part in text.split(",") if part.strip()]
 
 
 class EncodedClip:
@@ -156,17 +138,4 @@ def format_rows(rows: list[LiveBenchRow], fps: float) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the benchmark and print the table (or JSON)."""
-    rows: list[LiveBenchRow] = []
-    for width, height in _sizes(args.sizes):
-        rows += measure(width, height, frames=args.frames, fps=args.fps, fill=args.fill,
-                        tracker=args.tracker)
-    if args.json:
-        print(json.dumps([asdict(r) for r in rows], indent=2))
-    else:
-        print(format_rows(rows, args.fps))
-    return 0
-
-
-__all__ = ["LiveBenchRow", "add_arguments", "format_rows", "measure", "run"]
+__all__ = ["EncodedClip", "LiveBenchRow", "format_rows", "measure"]

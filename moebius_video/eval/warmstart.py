@@ -1,4 +1,4 @@
-"""What the latent warm start buys (``moebius-video bench warmstart``).
+"""What the latent warm start buys (``moebius-video eval warmstart``).
 
 For one step budget ``N`` (the model's recommended count by default) and one strength ``s``
 four ways of filling the same frames are compared:
@@ -24,8 +24,6 @@ panning texture with a moving elliptical hole. Masks are dilated as the engine d
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import math
 import time
@@ -37,18 +35,19 @@ from typing import Any
 import cv2
 import numpy as np
 
+from moebius_video.bench.common import moving_ellipse_masks, panning_frames
 from moebius_video.errors import InvalidArgumentError
-from moebius_video.eval.completion import paste_object
+from moebius_video.eval.completion import image_files, paste_object
 from moebius_video.eval.metrics import FlowReference, json_ready, psnr, warping_error
 from moebius_video.fill.base import Filler
-from moebius_video.fill.benchmark import moving_ellipse_masks, synthetic_frames
-from moebius_video.fill.model import REFERENCE_GUIDANCE, REFERENCE_STEPS, MoebiusFiller
+from moebius_video.fill.moebius import REFERENCE_GUIDANCE, REFERENCE_STEPS, MoebiusFiller
 from moebius_video.fill.warm import WarmStartConfig, WarmStartFiller, warm_schedule
+from tracking.data import FRAMES_DIR
+from tracking.geometry import dilate_mask
 
 logger = logging.getLogger(__name__)
 
 METHODS = ("cold-N", "cold-k", "warm", "warm-temporal")
-_IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 @dataclass(frozen=True)
@@ -163,10 +162,6 @@ class WarmBenchResult:
 # -- data ---------------------------------------------------------------------------------
 
 
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_EXT) if folder.is_dir() else []
-
-
 def _read(path: Path, size: tuple[int, int], flags: int) -> np.ndarray:
     img = cv2.imread(str(path), flags)
     if img is None:
@@ -174,13 +169,6 @@ def _read(path: Path, size: tuple[int, int], flags: int) -> np.ndarray:
     if (img.shape[1], img.shape[0]) != size:
         img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
     return img
-
-
-def _dilate(mask: np.ndarray, px: int) -> np.ndarray:
-    if px <= 0 or not mask.any():
-        return mask.copy()
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
-    return cv2.dilate(mask.astype(np.uint8), k) > 0
 
 
 def _find_objects(frames_dir: Path) -> list[Path]:
@@ -199,8 +187,8 @@ def synthetic_clip(num_frames: int, size: tuple[int, int], *, hole: float = 0.05
     The inputs are black inside the hole: the fillers never see what they must recover.
     """
     width, height = size
-    truth = synthetic_frames(num_frames, width, height)
-    holes = [_dilate(m, dilate) for m in moving_ellipse_masks(num_frames, width, height, hole)]
+    truth = panning_frames(num_frames, width, height)
+    holes = [dilate_mask(m, dilate) for m in moving_ellipse_masks(num_frames, width, height, hole)]
     inputs = []
     for img, m in zip(truth, holes, strict=True):
         masked = img.copy()
@@ -209,7 +197,7 @@ def synthetic_clip(num_frames: int, size: tuple[int, int], *, hole: float = 0.05
     return BenchClip(inputs, holes, truth, f"synthetic pan, hole {100 * hole:.0f} %")
 
 
-def load_clip(
+def load_warm_clip(
     frames_dir: str | Path,
     num_frames: int,
     size: tuple[int, int],
@@ -237,20 +225,20 @@ def load_clip(
         InvalidArgumentError: No frames, no masks with ``clip_masks``, or no object.
     """
     folder = Path(frames_dir)
-    frame_files = _images(folder / "frames") or _images(folder)
+    frame_files = image_files(folder / FRAMES_DIR) or image_files(folder)
     if not frame_files:
         raise InvalidArgumentError(f"no frames (jpg/png) in {str(folder)!r} or its frames/")
     frame_files = frame_files[:num_frames]
-    clip_root = folder if _images(folder / "frames") else folder.parent
+    clip_root = folder if image_files(folder / FRAMES_DIR) else folder.parent
     frames = [cv2.cvtColor(_read(p, size, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for p in frame_files]
     if clip_masks:
-        mask_files = _images(clip_root / "masks")
+        mask_files = image_files(clip_root / "masks")
         if len(mask_files) < len(frames):
             raise InvalidArgumentError(
                 f"--clip-masks needs one mask per frame in {str(clip_root / 'masks')!r}, "
                 f"found {len(mask_files)} for {len(frames)} frames"
             )
-        holes = [_dilate(_read(p, size, cv2.IMREAD_GRAYSCALE) > 127, dilate) for p in mask_files[: len(frames)]]
+        holes = [dilate_mask(_read(p, size, cv2.IMREAD_GRAYSCALE) > 127, dilate) for p in mask_files[: len(frames)]]
         return BenchClip(frames, holes, None, f"{clip_root.name}, its own masks")
     if object_path is None:
         objects = _find_objects(clip_root)
@@ -268,7 +256,7 @@ def load_clip(
     for i, img in enumerate(frames):
         comp, m = paste_object(img, rgba, i / max(n - 1, 1))
         inputs.append(comp)
-        holes.append(_dilate(m, dilate))
+        holes.append(dilate_mask(m, dilate))
     return BenchClip(inputs, holes, frames, f"{clip_root.name} + {Path(object_path).stem}")
 
 
@@ -415,81 +403,14 @@ def format_table(result: WarmBenchResult) -> str:
     return "\n".join(lines)
 
 
-# -- command line -------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of ``moebius-video bench warmstart`` to ``parser``."""
-    parser.add_argument("--model", default="moebius-tiny",
-                        help="model folder, cached repository or shipped name (default: %(default)s)")
-    parser.add_argument("--device", default=None, help="cpu, cuda... (default: CUDA if available)")
-    parser.add_argument("--dtype", default=None, choices=("fp32", "fp16", "bf16"),
-                        help="default: fp16 on CUDA, fp32 on CPU")
-    parser.add_argument("--frames-dir", type=Path, default=None, metavar="DIR",
-                        help="real clip (folder with frames/, or a frame folder); default: a "
-                        "generated panning texture")
-    parser.add_argument("--clip-masks", action="store_true",
-                        help="remove the clip's own objects (masks/; no ground truth) instead "
-                        "of a pasted cut-out")
-    parser.add_argument("--object", type=Path, default=None, metavar="PNG",
-                        help="RGBA cut-out to paste (default: the first of objects/ near the clip)")
-    parser.add_argument("-n", "--num-frames", type=int, default=30, help="frames (default: %(default)s)")
-    parser.add_argument("--size", default="432x240", help="WIDTHxHEIGHT (default: %(default)s)")
-    parser.add_argument("--hole", type=float, default=0.05,
-                        help="hole area fraction of the synthetic frames (default: %(default)s)")
-    parser.add_argument("--dilate", type=int, default=4, help="mask dilation in px (default: %(default)s)")
-    parser.add_argument("--strength", type=float, default=0.5, help="warm strength s (default: %(default)s)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="step budget N (default: the model's recommended count)")
-    parser.add_argument("--guidance", type=float, default=None, help="guidance (default: the model's)")
-    parser.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
-                        help="methods to compare (cold-N is always run)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the result as JSON")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run the benchmark from parsed arguments and print a table. Returns the exit status."""
-    import torch
-
-    try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        raise InvalidArgumentError(f"--size must be WIDTHxHEIGHT, got {args.size!r}") from None
-    if width < 16 or height < 16:
-        raise InvalidArgumentError(f"--size must be at least 16x16, got {args.size!r}")
-    if args.num_frames < 2:
-        raise InvalidArgumentError(f"--num-frames must be >= 2, got {args.num_frames}")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    config = WarmBenchConfig(strength=args.strength, num_inference_steps=args.steps,
-                             guidance_scale=args.guidance, seed=args.seed, methods=tuple(args.methods))
-    if args.frames_dir is not None:
-        clip = load_clip(args.frames_dir, args.num_frames, (width, height), dilate=args.dilate,
-                         clip_masks=args.clip_masks, object_path=args.object)
-    else:
-        if not 0.0 < args.hole < 1.0:
-            raise InvalidArgumentError(f"--hole must be in (0, 1), got {args.hole}")
-        clip = synthetic_clip(args.num_frames, (width, height), hole=args.hole, dilate=args.dilate)
-    pipeline = MoebiusFiller.from_pretrained(args.model, device=args.device, dtype=args.dtype).pipeline
-    result = measure_warm_start(pipeline, clip, config)
-    print(format_table(result))  # noqa: T201 - CLI output
-    if args.json is not None:
-        args.json.write_text(json.dumps(result.to_dict(), indent=2))
-    return 0
-
-
 __all__ = [
     "METHODS",
     "BenchClip",
     "WarmBenchConfig",
     "WarmBenchResult",
     "WarmMethodScore",
-    "add_arguments",
     "format_table",
-    "load_clip",
+    "load_warm_clip",
     "measure_warm_start",
-    "run",
     "synthetic_clip",
 ]

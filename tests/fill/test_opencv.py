@@ -8,7 +8,7 @@ from helpers import scene
 
 from moebius_video.errors import InvalidArgumentError, InvalidMaskError
 from moebius_video.fill import OpenCVFiller, available_fillers, get_filler
-from moebius_video.io.masks import dilate_mask
+from tracking.geometry import dilate_mask
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -11,18 +11,18 @@ import numpy as np
 import pytest
 from helpers import clip_with_masks, frame_folder, read_video, scene, vfr_clip
 
+from moebius_video.engine.pipeline import FrameStep
 from moebius_video.engine.remove import (
     EncodeConfig,
     MaskInput,
     RemoveConfig,
-    RemoveResult,
-    process_frames,
     remove_object,
 )
 from moebius_video.errors import InvalidArgumentError, InvalidMaskError
 from moebius_video.fill import Filler, FillResult
 from moebius_video.io.frames import Frame
-from moebius_video.io.masks import dilate_mask, load_mask
+from moebius_video.io.masks import load_mask
+from tracking.geometry import dilate_mask
 
 
 def _hole_error(images: list[np.ndarray], sc, masks: list[np.ndarray]) -> float:  # type: ignore[no-untyped-def]
@@ -205,7 +205,8 @@ def test_window_is_bounded_by_the_lookahead() -> None:
 
     filler = _Lookahead(3)
     emitted = 0
-    for frame, _ in process_frames(pairs(), filler, dilate=0, result=RemoveResult(None)):
+    items = ((f, f.image, m) for f, m, _ in pairs())
+    for frame, _, _ in FrameStep(filler, dilate=0).run(items):
         assert frame.index == emitted
         emitted += 1
         # Never more than lookahead + 1 frames held between input and output.

@@ -1,8 +1,7 @@
-"""Completion metrics on known cases, the evaluation protocol and the fill benchmark."""
+"""Completion metrics on known cases and the evaluation protocol."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -10,14 +9,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import SHARED_DATA
 
+from moebius_video.cli import main
 from moebius_video.errors import InvalidArgumentError
 from moebius_video.eval import completion
 from moebius_video.eval.completion import CompletionConfig, evaluate_completion, paste_object
 from moebius_video.eval.metrics import FlowReference, psnr, ssim, ssim_map, warping_error
-from moebius_video.fill import benchmark
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = SHARED_DATA
 
 
 def test_psnr_known_values() -> None:
@@ -119,17 +119,15 @@ def test_evaluate_completion_on_tiny_dataset(tmp_path: Path) -> None:
 
 def test_completion_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = make_dataset(tmp_path / "data", n=10)
-    parser = argparse.ArgumentParser()
-    completion.add_arguments(parser)
     out = tmp_path / "r.json"
-    args = parser.parse_args([str(data), "--fill", "telea", "temporal", "--protocol", "masks",
-                              "--size", "80x48", "--max-clips", "1", "--max-frames", "8", "--json", str(out)])
-    assert completion.run(args) == 0
+    assert main(["eval", "completion", str(data), "--fill", "telea", "temporal", "--protocol", "masks",
+                 "--size", "80x48", "--max-clips", "1", "--max-frames", "8", "--json", str(out)]) == 0
     assert "temporal" in capsys.readouterr().out
     payload = json.loads(out.read_text())
     assert len(payload["clips"]) == 2 and payload["clips"][0]["frames"] == 8
-    with pytest.raises(InvalidArgumentError):
-        completion.run(parser.parse_args([str(data), "--size", "big"]))
+    with pytest.raises(SystemExit) as bad:  # a malformed flag is a usage error
+        main(["eval", "completion", str(data), "--size", "big"])
+    assert bad.value.code == 2
     with pytest.raises(InvalidArgumentError):
         evaluate_completion(tmp_path / "missing")
     with pytest.raises(InvalidArgumentError):
@@ -145,25 +143,6 @@ def test_paste_object_mask_is_binarised_alpha() -> None:
     out, mask = paste_object(frame, rgba, 0.5)
     assert mask.sum() > 0 and (out[mask][:, 0] >= 128).all()  # alpha > 127 after resizing
     assert not (out[~mask] == 0).all()
-
-
-def test_filler_spec() -> None:
-    assert benchmark.parse_filler_spec("telea") == ("telea", {})
-    assert benchmark.parse_filler_spec("temporal:flow_size=432,x=0.5,y=a") == (
-        "temporal", {"flow_size": 432, "x": 0.5, "y": "a"})
-    with pytest.raises(InvalidArgumentError):
-        benchmark.parse_filler_spec("temporal:flow_size")
-
-
-def test_fill_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    parser = argparse.ArgumentParser()
-    benchmark.add_arguments(parser)
-    assert benchmark.run(parser.parse_args(["--size", "96x64", "-n", "6", "--fill", "telea", "temporal"])) == 0
-    assert "temporal" in capsys.readouterr().out
-    masks = benchmark.moving_ellipse_masks(4, 160, 90, 0.1)
-    assert abs(np.mean([m.mean() for m in masks]) - 0.1) < 0.02
-    with pytest.raises(InvalidArgumentError):
-        benchmark.run(parser.parse_args(["--hole", "2"]))
 
 
 @pytest.mark.skipif(not (DATA / "clips").is_dir(), reason=f"real data not found at {DATA}")

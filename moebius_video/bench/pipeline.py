@@ -1,4 +1,4 @@
-"""Throughput and memory of the file pipeline, against decode+encode measured in the same run.
+"""``bench pipeline`` and ``bench memory``: file mode against decode+encode in the same run.
 
 The machines this runs on are shared and noisy, so every figure is also printed as a ratio
 to the decode+encode baseline measured moments before on the same clip.
@@ -11,13 +11,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
-from fractions import Fraction
+from dataclasses import dataclass
 from pathlib import Path
 
+from moebius_video.bench.common import best_of, format_table
 from moebius_video.engine.remove import MaskInput, RemoveConfig, remove_object
-from moebius_video.io.masks import save_mask
-from moebius_video.synthetic import SceneConfig, SyntheticScene, write_scene_clip
 
 
 @dataclass
@@ -42,17 +40,6 @@ class MemoryRow:
     seconds: float
 
 
-def make_clip(folder: Path, width: int, height: int, frames: int, object_fraction: float = 0.10) -> tuple[Path, Path]:
-    """Write a generated clip and its first-frame mask into ``folder``; return both paths."""
-    scene = SyntheticScene(SceneConfig(width=width, height=height, num_frames=frames,
-                                       object_fraction=object_fraction))
-    clip = folder / f"clip_{width}x{height}_{frames}.mp4"
-    write_scene_clip(clip, scene, frame_rate=Fraction(30), audio=False, crf=20)
-    mask = folder / f"mask_{width}x{height}.png"
-    save_mask(mask, scene.frame(0).mask)
-    return clip, mask
-
-
 def measure_throughput(
     clip: Path,
     mask: Path,
@@ -63,10 +50,6 @@ def measure_throughput(
 ) -> list[ThroughputRow]:
     """Frames/s of decode alone, decode+encode and the full removal (once per filler)."""
     from moebius_video.io import open_sink, open_source
-
-    def best(fn) -> tuple[int, float]:  # type: ignore[no-untyped-def]
-        runs = [fn() for _ in range(repeats)]
-        return min(runs, key=lambda r: r[1])
 
     def decode_only() -> tuple[int, float]:
         t0 = time.perf_counter()
@@ -97,12 +80,12 @@ def measure_throughput(
     with open_source(clip) as source:
         size = f"{source.info.width}x{source.info.height}"
     rows = []
-    base_n, base_s = best(decode_encode)
+    base_n, base_s = best_of(decode_encode, repeats)
     base_fps = base_n / base_s
     stages = [("decode", decode_only), ("decode+encode", None)]
     stages += [(f"remove ({fill})", lambda fill=fill: remove(fill)) for fill in fills]
     for stage, fn in stages:
-        n, s = (base_n, base_s) if fn is None else best(fn)
+        n, s = (base_n, base_s) if fn is None else best_of(fn, repeats)
         fps = n / s
         rows.append(ThroughputRow(size, stage, n, s, fps, fps / base_fps))
     return rows
@@ -134,20 +117,12 @@ def measure_memory(clip: Path, mask: Path, *, fill: str = "telea") -> MemoryRow:
 
 def format_throughput(rows: list[ThroughputRow]) -> str:
     """A text table of throughput rows."""
-    lines = [f"{'size':>10}  {'stage':<22} {'frames':>6} {'frames/s':>9} {'x decode+encode':>16}"]
-    for r in rows:
-        lines.append(f"{r.size:>10}  {r.stage:<22} {r.frames:>6} {r.fps:>9.1f} {r.ratio_to_decode_encode:>16.2f}")
-    return "\n".join(lines)
+    return format_table(rows, [("size", "size", "s"), ("stage", "stage", "s"),
+                               ("frames", "frames", "d"), ("frames/s", "fps", ".1f"),
+                               ("x decode+encode", "ratio_to_decode_encode", ".2f")])
 
 
 def format_memory(rows: list[MemoryRow]) -> str:
     """A text table of memory rows."""
-    lines = [f"{'size':>10}  {'frames':>6} {'peak RSS MiB':>13} {'seconds':>8}"]
-    for r in rows:
-        lines.append(f"{r.size:>10}  {r.frames:>6} {r.peak_rss_mib:>13.1f} {r.seconds:>8.1f}")
-    return "\n".join(lines)
-
-
-def rows_as_dicts(rows: list) -> list[dict]:  # type: ignore[type-arg]
-    """Rows as plain dicts (for ``--json``)."""
-    return [asdict(r) for r in rows]
+    return format_table(rows, [("size", "size", "s"), ("frames", "frames", "d"),
+                               ("peak RSS MiB", "peak_rss_mib", ".1f"), ("seconds", "seconds", ".1f")])

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from moebius_video.engine.live import LiveConfig, LiveEngine, run_live, side_by_side
-from moebius_video.engine.stages import END, StageQueue, track_frame
+from moebius_video.engine.pipeline import TrackedMask, composite
+from moebius_video.engine.stages import END, StageQueue
 from moebius_video.errors import InvalidArgumentError, InvalidMaskError, VideoOpenError
 from moebius_video.io.capture import FakeCapture, ReconnectingCapture, ReconnectPolicy
 
@@ -272,16 +273,21 @@ class _RecordingTracker:
         return state, state
 
 
-def test_track_frame_carries_a_mask_from_the_frame_it_was_drawn_on() -> None:
+def test_tracked_mask_carries_a_mask_from_the_frame_it_was_drawn_on() -> None:
     tracker = _RecordingTracker()
     ref, cur = np.zeros((4, 4, 3), np.uint8), np.ones((4, 4, 3), np.uint8)
     mask = np.zeros((4, 4), bool)
     mask[1, 1] = True
-    out, state = track_frame(tracker, None, cur, mask, ref)
+    tracked = TrackedMask(tracker)
+    assert tracked(cur) is None  # nothing selected: nothing tracked
+    tracked.start(mask, reference=ref)
+    out = tracked(cur)
     assert tracker.inits[0] is ref and tracker.steps[0] is cur
     assert out is not None and out[1, 1]
-    out, _ = track_frame(tracker, None, cur, None)
-    assert out is None  # nothing selected: nothing tracked
+    tracked.start(mask)  # drawn on the frame it is given with: no step
+    assert tracked(cur) is mask and tracker.inits[1] is cur and len(tracker.steps) == 1
+    tracked.clear()
+    assert tracked(cur) is None
 
 
 def test_first_frame_box_is_tracked_from_the_first_frame(h) -> None:
@@ -340,8 +346,8 @@ def test_live_mode_prepares_exactly_the_frames_it_fills(h) -> None:
 
 
 def test_temporal_fill_prepared_in_the_track_stage_matches_a_plain_fill(h) -> None:
-    from moebius_video.engine.stages import fill_frame
     from moebius_video.fill import get_filler
+    from tracking.geometry import dilate_mask
 
     scene = h.tiny_scene(16)
     frames = [scene.frame(i).image for i in range(16)]
@@ -352,6 +358,7 @@ def test_temporal_fill_prepared_in_the_track_stage_matches_a_plain_fill(h) -> No
              mask=mask, filler=get_filler("temporal:spatial=pushpull"))
     plain = get_filler("temporal:spatial=pushpull")
     assert len(sink.images) == 16
+    grown = dilate_mask(mask, 2)
     for got, frame in zip(sink.images, frames, strict=True):
-        want, _ = fill_frame(plain, frame, mask, dilate=2)
+        want = composite(frame, plain.fill(frame, grown).image, grown)
         np.testing.assert_array_equal(got, want)

@@ -37,7 +37,7 @@ def test_webcam_fake_device_headless_writes_a_file(tmp_path: Path, capsys) -> No
 
 
 def test_webcam_without_camera_is_a_clear_error() -> None:
-    args = _parse("webcam", "--device", "63", "--no-preview")
+    args = _parse("webcam", "--camera", "63", "--no-preview")
     with pytest.raises(VideoOpenError, match="cannot open camera 63"):
         args.func(args)
 
@@ -92,7 +92,7 @@ def test_preview_keys_select_reset_and_quit(h) -> None:
 
 
 def test_webcam_with_injected_display_runs_the_preview(tmp_path: Path) -> None:
-    args = _parse("webcam", "--device", "fake", "--size", "96x64", "--max-frames", "200")
+    args = _parse("webcam", "--camera", "fake", "--size", "96x64", "--max-frames", "200")
     display = FakeDisplay([-1, -1, ord("q")], (10, 10, 20, 20))
     assert live_cli.run_webcam(args, display=display) == 0
     assert display.closed and display.shown
@@ -106,6 +106,24 @@ def test_stream_from_a_file_processes_every_frame(tmp_path: Path, h) -> None:
     assert args.func(args) == 0
     with av.open(str(out)) as container:
         assert len(list(container.decode(video=0))) == 8
+
+
+def test_stream_file_to_file_is_remove(tmp_path: Path, h, capsys) -> None:
+    """File mode's driver: the same frames as ``remove`` (bit for bit), a look-ahead filler
+    accepted, the audio kept."""
+    from moebius_video.cli import main
+
+    clip = tmp_path / "in.mp4"
+    write_scene_clip(clip, h.tiny_scene(10), frame_rate=Fraction(25), audio=True)
+    box = ["--box", "10,10,20,20", "--fill", "temporal-offline"]
+    assert main(["stream", str(clip), str(tmp_path / "s.mp4"), *box]) == 0
+    assert "10 frames out of 10 (0 dropped)" in capsys.readouterr().out
+    assert main(["remove", str(clip), "-o", str(tmp_path / "r.mp4"), *box]) == 0
+    streamed, _, _, _ = h.read_video(tmp_path / "s.mp4")
+    removed, _, _, _ = h.read_video(tmp_path / "r.mp4")
+    assert len(streamed) == 10 and all(np.array_equal(a, b) for a, b in zip(streamed, removed, strict=True))
+    with av.open(str(tmp_path / "s.mp4")) as container:
+        assert len(container.streams.audio) == 1
 
 
 def test_stream_refuses_bad_arguments(tmp_path: Path) -> None:
@@ -144,7 +162,7 @@ def test_webcam_serves_the_browser_view_while_running(monkeypatch, capsys) -> No
 
     monkeypatch.setattr(web, "serve_live", serve_and_keep)
     monkeypatch.setattr(LiveView, "publish", publish)
-    args = _parse("webcam", "--device", "fake", "--size", "96x64", "--no-preview",
+    args = _parse("webcam", "--camera", "fake", "--size", "96x64", "--no-preview",
                   "--box", "10,10,20,20", "--max-frames", "10", "--http", "0")
     assert args.func(args) == 0
     assert pages and pages[0][:2] == b"\xff\xd8"

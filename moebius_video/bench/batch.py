@@ -1,4 +1,4 @@
-"""``moebius-video bench batch``: many clips on Ray against ``remove`` on each in sequence.
+"""``bench batch``: many clips on Ray against ``remove`` on each in sequence.
 
 Both run in the same invocation on the same generated clips: first every clip through
 :func:`~moebius_video.remove_object` one after another in this process (what a loop of
@@ -12,13 +12,11 @@ speed-up.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import resource
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -34,18 +32,6 @@ class BatchBenchRow:
     speedup: float | None = None
     cpu_busy: float | None = None  # cores busy, machine-wide, during the phase
     process_cpu: float | None = None  # this process's cores (user + system) during the phase
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The benchmark's flags."""
-    parser.add_argument("--clips", type=int, default=8, help="number of generated clips (default 8)")
-    parser.add_argument("--frames", type=int, default=300, help="frames per clip (default 300)")
-    parser.add_argument("--size", default="640x360", help="WxH of the clips (default 640x360)")
-    parser.add_argument("--workers", type=int, default=2, help="Ray workers (default 2)")
-    parser.add_argument("--fill", default="temporal", help="filler of every job (default temporal)")
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="keep the clips and outputs in this folder (default: a temporary one)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
 def _cpu_ticks() -> tuple[int, int] | None:
@@ -192,22 +178,3 @@ def format_rows(rows: list[BatchBenchRow], facts: dict) -> str:
         f"{'yes' if facts['outputs_complete'] else 'NO'}"
     )
     return "\n".join(lines)
-
-
-def run(args: argparse.Namespace) -> int:
-    """``moebius-video bench batch``."""
-    from moebius_video.batch.runner import _import_ray
-    from moebius_video.errors import InvalidArgumentError
-
-    try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        raise InvalidArgumentError(f"--size must be WIDTHxHEIGHT, got {args.size!r}") from None
-    _import_ray()
-    rows, facts = measure(args.clips, args.frames, (width, height), args.workers, args.fill,
-                          args.keep)
-    if args.json:
-        print(json.dumps({"facts": facts, "rows": [asdict(r) for r in rows]}, indent=2))
-    else:
-        print(format_rows(rows, facts))
-    return 0

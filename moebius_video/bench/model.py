@@ -1,4 +1,4 @@
-"""``moebius-video bench model``: time the Moebius network and the VAE with random weights.
+"""``bench model``: time the Moebius network and the VAE with random weights.
 
 Measures, per dtype, the milliseconds of one UNet step (one classifier-free-guided network
 evaluation: batch ``2B`` at the latent size) and of the VAE encode (image + masked image) and
@@ -13,7 +13,6 @@ steps).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import resource
@@ -24,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+
+from moebius_video.errors import InvalidArgumentError
 
 logger = logging.getLogger(__name__)
 
@@ -44,35 +45,8 @@ SD_VAE_CONFIG = {
 }
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the benchmark's flags to ``parser``."""
-    parser.add_argument(
-        "--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)"
-    )
-    parser.add_argument(
-        "--dtypes",
-        default=None,
-        help="comma-separated fp32,bf16,fp16 (default: fp32,bf16 on CPU; fp16 on CUDA)",
-    )
-    parser.add_argument(
-        "--config", choices=("official", "tiny"), default="official", help="network size"
-    )
-    parser.add_argument(
-        "--batch-size", type=int, default=1, help="images per step (CFG doubles it)"
-    )
-    parser.add_argument("--steps", type=int, default=3, help="timed UNet steps (default: 3)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed warm-up steps (default: 1)")
-    parser.add_argument(
-        "--image-steps", type=int, default=20, help="steps per image for the per-image figure"
-    )
-    parser.add_argument("--no-vae", action="store_true", help="skip the VAE timing")
-    parser.add_argument("--channels-last", action="store_true", help="channels-last weights")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the network")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-
-
 @dataclass
-class BenchRow:
+class ModelBenchRow:
     """One line of the result table."""
 
     dtype: str
@@ -149,7 +123,33 @@ def _time_ms(fn: Callable[[], object], device: torch.device, repeats: int, warmu
 
 
 # ---------------------------------------------------------------------------- the benchmark
-def _bench_dtype(args: argparse.Namespace, device: torch.device, name: str) -> BenchRow:
+@dataclass(frozen=True)
+class ModelBenchConfig:
+    """What ``bench model`` times (the flags of the same names)."""
+
+    device: str = "cpu"
+    dtypes: tuple[str, ...] | None = None
+    config: str = "official"
+    batch_size: int = 1
+    steps: int = 3
+    warmup: int = 1
+    image_steps: int = 20
+    no_vae: bool = False
+    channels_last: bool = False
+    compile: bool = False
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [n for n in self.dtypes or () if n not in _DTYPES]
+        if unknown:
+            raise InvalidArgumentError(f"unknown dtype(s) {unknown}; choose from {sorted(_DTYPES)}")
+        if self.steps < 1 or self.warmup < 0 or self.batch_size < 1:
+            raise InvalidArgumentError("--steps and --batch-size must be >= 1, --warmup >= 0")
+        if self.config not in ("official", "tiny"):
+            raise InvalidArgumentError(f"config must be 'official' or 'tiny', got {self.config!r}")
+
+
+def _bench_dtype(args: ModelBenchConfig, device: torch.device, name: str) -> ModelBenchRow:
     from moebius_video.model.config import MoebiusConfig
     from moebius_video.model.network import MoebiusNetwork
 
@@ -200,60 +200,39 @@ def _bench_dtype(args: argparse.Namespace, device: torch.device, name: str) -> B
     else:
         peak, kind = rss.peak_delta / 2**20, "RSS growth"
     image_ms = None if vae_ms is None else vae_ms + args.image_steps * step_ms
-    return BenchRow(name, step_ms, vae_ms, image_ms, peak, kind)
+    return ModelBenchRow(name, step_ms, vae_ms, image_ms, peak, kind)
 
 
-def _print_table(rows: list[BenchRow], args: argparse.Namespace, device: torch.device) -> None:
+def format_rows(rows: list[ModelBenchRow], args: ModelBenchConfig, device: torch.device) -> str:
+    """The result table, with what was measured above it and the reference below."""
     b = args.batch_size
     size = 512 if args.config == "official" else 256
-    print(
-        f"Moebius {args.config} network, random weights, {device} "
-        f"({torch.get_num_threads()} threads), batch {b} (CFG: {2 * b}), {size}x{size} images"
-    )
     head = f"{'dtype':<6} {'ms/step':>10} {'VAE ms':>10} {f'ms/image@{args.image_steps}':>14} {'peak MiB':>10}  memory"
-    print(head)
-    print("-" * len(head))
+    lines = [f"Moebius {args.config} network, random weights, {device} "
+             f"({torch.get_num_threads()} threads), batch {b} (CFG: {2 * b}), {size}x{size} images",
+             head, "-" * len(head)]
     for r in rows:
         vae = "-" if r.vae_ms is None else f"{r.vae_ms:10.1f}"
         img = "-" if r.image_ms is None else f"{r.image_ms / b:14.1f}"
-        print(
-            f"{r.dtype:<6} {r.step_ms:10.1f} {vae:>10} {img:>14} {r.peak_mib:10.1f}  {r.peak_kind}"
-        )
-    print("(step = one guided network evaluation; image = 2 VAE encodes + 1 decode + steps x step)")
-    print("published reference: 26 ms/step, 0.52 s/image at 20 steps on one GPU")
+        lines.append(f"{r.dtype:<6} {r.step_ms:10.1f} {vae:>10} {img:>14} {r.peak_mib:10.1f}  {r.peak_kind}")
+    lines.append("(step = one guided network evaluation; image = 2 VAE encodes + 1 decode + steps x step)")
+    lines.append("published reference: 26 ms/step, 0.52 s/image at 20 steps on one GPU")
+    return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the benchmark described by ``args`` and print a table. Returns an exit status."""
+def measure_model(args: ModelBenchConfig) -> tuple[list[ModelBenchRow], torch.device]:
+    """Time the network (and the VAE) once per dtype; returns the rows and the device.
+
+    Raises:
+        InvalidArgumentError: CUDA asked for but absent.
+    """
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda but no CUDA device is available", file=sys.stderr)
-        return 2
+        raise InvalidArgumentError("--device cuda but no CUDA device is available")
     if args.threads:
         torch.set_num_threads(args.threads)
-    names = (
-        args.dtypes.split(",")
-        if args.dtypes
-        else (["fp16"] if device.type == "cuda" else ["fp32", "bf16"])
-    )
-    unknown = [n for n in names if n not in _DTYPES]
-    if unknown:
-        print(f"error: unknown dtype(s) {unknown}; choose from {sorted(_DTYPES)}", file=sys.stderr)
-        return 2
-    if args.steps < 1 or args.warmup < 0 or args.batch_size < 1:
-        print("error: --steps and --batch-size must be >= 1, --warmup >= 0", file=sys.stderr)
-        return 2
-    rows = [_bench_dtype(args, device, n) for n in names]
-    _print_table(rows, args, device)
-    return 0
+    names = args.dtypes or (("fp16",) if device.type == "cuda" else ("fp32", "bf16"))
+    return [_bench_dtype(args, device, n) for n in names], device
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m moebius_video.model.benchmark``)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+__all__ = ["ModelBenchConfig", "ModelBenchRow", "format_rows", "measure_model"]

@@ -114,10 +114,13 @@ def snap_to_object(image: np.ndarray, box: tuple[int, int, int, int],
     Raises:
         InvalidMaskError: The box is empty or outside the frame.
     """
-    from moebius_video.io.masks import box_mask
+    from tracking.geometry import box_mask
 
     height, width = image.shape[:2]
-    boxed = box_mask(box, width, height)
+    try:
+        boxed = box_mask(box, width, height)
+    except tracking.TrackingError as error:
+        raise InvalidMaskError(str(error)) from None
     ys, xs = np.nonzero(boxed)
     x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
     bw, bh = x1 - x0, y1 - y0

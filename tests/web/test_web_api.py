@@ -17,8 +17,8 @@ from web.webtools import BASE, make_scene, png
 import tracking
 from moebius_video.cli import main as cli_main
 from moebius_video.io import open_random_access
-from moebius_video.io.masks import dilate_mask
 from moebius_video.synthetic import write_scene_clip
+from tracking.geometry import dilate_mask
 
 
 def _decode(path: Path) -> list[np.ndarray]:
@@ -419,10 +419,14 @@ def test_the_timeline_carries_the_trackers_confidence_and_doubtful_ranges(api, c
             video, {0: scene.frame(0).mask, 23: wrong})]
     assert tl["confidence"][0] == tl["confidence"][23] == 1.0
     assert np.allclose(tl["confidence"], expected, atol=0.05)
-    assert tl["doubtful"], tl["confidence"]
-    for r in tl["doubtful"]:
-        assert 0 < r["start"] <= r["end"] < 23 and r["min_confidence"] < 0.5
-        assert all(r["start"] <= k <= r["end"] for k in r["suggested_keyframes"])
+    # the doubtful ranges are the library's, on these confidences
+    assert tl["doubtful"] == [r.to_dict() for r in tracking.doubtful_ranges(tl["confidence"])]
+    # contradicting keyframes lower it (against the true mask on frame 23)
+    other = api.open(clip)["id"]
+    api.key(other, 0, scene.frame(0).mask)
+    api.key(other, 23, scene.frame(23).mask)
+    consistent = api.run(other, "track")["timeline"]["confidence"]
+    assert np.mean(tl["confidence"][1:23]) < np.mean(consistent[1:23]) - 0.1
     # frames whose mask is out of date have no confidence (and are not doubtful)
     tl = api.key(sid, 23, scene.frame(23).mask)
     assert tl["confidence"][1:23] == [None] * 22 and tl["doubtful"] == []

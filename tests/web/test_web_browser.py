@@ -37,10 +37,10 @@ from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 from web.webtools import make_scene  # noqa: E402
 
-from moebius_video.io.masks import dilate_mask  # noqa: E402
 from moebius_video.synthetic import SyntheticScene, write_scene_clip  # noqa: E402
 from moebius_video.web.app import EditorConfig, create_app  # noqa: E402
 from moebius_video.web.server import WebServer  # noqa: E402
+from tracking.geometry import dilate_mask  # noqa: E402
 
 W, H, N = 320, 180, 36
 

@@ -30,8 +30,15 @@ def local_ray():  # type: ignore[no-untyped-def]
     """One local Ray with 2 CPUs for the module (its start costs seconds)."""
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.ERROR)
+    for attempt in range(3):
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.ERROR)
+            break
+        except Exception:  # Ray gives its raylet 30 s to start: too short on a loaded machine
+            ray.shutdown()
+            if attempt == 2:
+                raise
     yield ray
     ray.shutdown()
 

@@ -7,8 +7,9 @@ What runs, all on this machine:
    MPEG-TS over TCP to 127.0.0.1 (what a camera or an encoder would do);
 2. the *receiver* (the live engine) reads that stream, tracks the moving object from a box
    on the first frame, removes it, and
-3. serves before/after to a browser as MJPEG (``MjpegServer``), with the live statistics
-   (frames, drops, latency) on the page; ``--output`` also records the result.
+3. serves before/after to a browser (the web editor's live page: ``serve_live``, needs the
+   web extra), with the live statistics (frames, drops, latency), where a box drawn on the
+   "before" picture chooses what to remove; ``--output`` also records the result.
 
 Stops after ``--duration`` seconds or on Ctrl-C.
 """
@@ -24,11 +25,13 @@ from fractions import Fraction
 
 import numpy as np
 
-from moebius_video.engine.live import LiveConfig, LiveEngine, LiveOutput, run_live
+from moebius_video.engine.live import LiveConfig, LiveEngine, run_live
 from moebius_video.errors import OutputError
 from moebius_video.io.capture import FakeCapture, StreamCapture
-from moebius_video.io.stream_out import AVStreamSink, MjpegServer
+from moebius_video.io.stream_out import AVStreamSink
 from moebius_video.synthetic import SceneConfig, SyntheticScene
+from moebius_video.web import serve_live
+from moebius_video.web.live import LiveView
 
 
 def _free_port() -> int:
@@ -79,15 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         sinks.append(AVStreamSink(args.output, source.info.width, source.info.height,
                                   frame_rate=source.info.frame_rate, overwrite=True))
     engine = LiveEngine(source, sinks, LiveConfig(mode="live", duration=args.duration), box=box)
-    server = MjpegServer(port=args.port, channels=("before", "after"),
-                         title="moebius-video: live removal on a TCP stream",
-                         status=lambda: {k: v for k, v in vars(engine.stats()).items()})
-
-    def publish(out: LiveOutput) -> None:
-        server.publish("before", out.source)
-        server.publish("after", out.output)
-
-    engine.observers.append(publish)
+    view = LiveView(status=lambda: vars(engine.stats()), control=engine,
+                    title="live removal on a TCP stream")
+    server = serve_live(view, port=args.port)
+    engine.observers.append(view.observe)
     print(f"open {server.url} in a browser (Ctrl-C to stop)")
     try:
         stats = engine.finish()

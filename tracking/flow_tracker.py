@@ -141,6 +141,7 @@ _HOLD_BELOW = DOUBTFUL_BELOW
 # object below it gets an empty mask (its state goes on, to find it again).
 _GONE_BELOW = 0.2
 _GONE_AFTER = 3
+_GONE_INSIDE = 0.5
 _RECOVER = 0.25
 # While unsure, the mask may still fill the reference shape carried by the motion.
 _HOLD_REF = True
@@ -794,7 +795,9 @@ class FlowTracker(MaskTracker):
         # back (sticky: a remnant left behind when it went out must not count as the object)
         going = on_border or (was_on_border and confidence < _CONFIDENT)
         extras["exited"] = np.asarray(going)
-        if going and confidence < _GONE_BELOW:
+        # gone: unsure, and the shape the object's motion carries is mostly out of the frame
+        # (an object that merely touches the border, unsure for other reasons, is not)
+        if going and confidence < _GONE_BELOW and inside < _GONE_INSIDE:
             extras["exited"] = np.asarray(True)
             return self._empty(state, gray, rgb, extras)  # gone: no mask left behind
         if on_border and area < _EXIT_FRACTION * anchor_area:

@@ -69,6 +69,8 @@ class JobResult:
             (stopped by Ctrl-C) or ``pending`` (never started).
         frames: Frames written.
         seconds: Time the job took where it ran (the filler's construction included).
+        cpu_seconds: CPU time (all threads, user + system) of the process that ran it,
+            during the job: what the job cost, whatever else the machine was doing.
         error: The one-line error of a failed job.
         warnings: What the job warned about (lost frames, empty masks...).
         attempts: How many times the job was started (more than 1: a worker died).
@@ -81,6 +83,7 @@ class JobResult:
     status: str = PENDING
     frames: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     attempts: int = 0

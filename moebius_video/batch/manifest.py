@@ -22,12 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from moebius_video.errors import InvalidArgumentError
-from moebius_video.io.reader import IMAGE_EXTENSIONS
-
-#: Files that folder mode takes as videos (by suffix, case-insensitive).
-VIDEO_EXTENSIONS: frozenset[str] = frozenset(
-    {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv"}
-)
+from moebius_video.io.reader import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
 #: Manifest file suffixes, by format.
 CSV_SUFFIXES = frozenset({".csv"})
@@ -236,7 +231,6 @@ __all__ = [
     "CSV_SUFFIXES",
     "JSONL_SUFFIXES",
     "MASK_COLUMNS",
-    "VIDEO_EXTENSIONS",
     "ManifestError",
     "ManifestRow",
     "column_name",

@@ -126,7 +126,7 @@ class BatchReport:
         runner: What ran the jobs (``ray local, 2 workers``, ``ray auto``, ``sequential``).
         seconds: Wall time of the run, Ray's start-up included.
         startup_seconds: Time to start (or join) Ray.
-        state: ``finished`` or ``interrupted``.
+        state: ``finished``, ``interrupted`` (Ctrl-C) or ``stopped by an error``.
         path: Where the report was written.
     """
 
@@ -171,6 +171,7 @@ class BatchReport:
             },
             "jobs": [
                 {**dataclasses.asdict(j), "seconds": round(j.seconds, 3),
+                 "cpu_seconds": round(j.cpu_seconds, 3),
                  "frames_per_second": round(j.frames_per_second, 2)}
                 for j in self.jobs
             ],
@@ -232,7 +233,7 @@ class BatchReport:
         lines.append(
             f"{len(self.jobs)} jobs: {counts}; {self.frames} frames in {self.seconds:.1f} s "
             f"({self.frames_per_second:.1f} frames/s overall, {self.runner}"
-            + (f", {self.startup_seconds:.1f} s to start Ray" if self.startup_seconds else "")
+            + (f", Ray ready after {self.startup_seconds:.1f} s" if self.startup_seconds else "")
             + ")"
         )
         return "\n".join(lines)
@@ -288,7 +289,7 @@ def execute_job(
         cv2.setNumThreads(threads)
         torch.set_num_threads(threads)
     result = JobResult.for_job(job, FAILED, attempts=attempts, host=host)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     try:
         # Left by an attempt whose process was killed; the batch's lock says none is running.
         for stale in partial_outputs(job.output):
@@ -305,6 +306,7 @@ def execute_job(
         logger.debug("job %s failed:\n%s", job.label, traceback.format_exc())
     finally:
         result.seconds = time.perf_counter() - t0
+        result.cpu_seconds = time.process_time() - cpu0
         if marker is not None:
             marker.unlink(missing_ok=True)
     return result
@@ -500,8 +502,11 @@ def run_batch(
                 report.runner = "sequential"
                 _run_sequential(run, todo)
             report.state = "finished"
-        except BaseException:
+        except KeyboardInterrupt:
             report.state = "interrupted"
+            raise
+        except BaseException:
+            report.state = "stopped by an error"  # e.g. a cluster that cannot be joined
             raise
         finally:
             run.write(force=True)
@@ -580,7 +585,20 @@ def ray_session(config: BatchConfig) -> Iterator[tuple[str, float]]:
         with _quiet_logger("ray", logging.ERROR):
             ray.init(**kwargs)
     except ConnectionError as error:
-        raise MoebiusError(f"cannot join the Ray cluster at {config.address}: {_first_line(str(error))}") from None
+        if config.address is None:
+            raise MoebiusError(f"Ray could not start: {_first_line(str(error))}") from None
+        raise MoebiusError(
+            f"cannot join the Ray cluster at {config.address}: {_first_line(str(error))} "
+            "(is `ray start --head` running there? A cluster with token authentication also "
+            "needs its token here, ~/.ray/auth_token, and RAY_AUTH_MODE=token with an "
+            "explicit address)"
+        ) from None
+    except Exception as error:  # noqa: BLE001 - Ray's start-up errors are plain Exceptions
+        # e.g. "The current node timed out during startup" on an overloaded machine.
+        raise MoebiusError(
+            f"Ray could not start: {_first_line(str(error))} (run the command again, or use "
+            "--no-ray)"
+        ) from None
     try:
         if config.address is not None:
             cpus = ray.cluster_resources().get("CPU", 0)

@@ -7,7 +7,9 @@ a local Ray with ``--workers`` workers. Ray's start-up (``ray.init``) and shut-d
 timed apart from the batch itself, whose time includes starting the worker processes and
 importing the engine in them. The machine's CPU use in each phase (from ``/proc/stat``,
 all processes: other load on a shared machine shows up there) says what limits the
-speed-up.
+speed-up; the CPU time per frame of the processes that ran the jobs (the sequential
+run's own, the Ray workers' as each job measured it) does not depend on that other load,
+and shows what Ray costs per job.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class BatchBenchRow:
     speedup: float | None = None
     cpu_busy: float | None = None  # cores busy, machine-wide, during the phase
     process_cpu: float | None = None  # this process's cores (user + system) during the phase
+    cpu_ms_per_frame: float | None = None  # CPU time of the jobs' processes per frame written
 
 
 def _cpu_ticks() -> tuple[int, int] | None:
@@ -115,7 +118,8 @@ def measure(clips: int = 8, frames: int = 300, size: tuple[int, int] = (640, 360
                 total += remove_object(clip, seq_out / clip.name, MaskInput(mask=mask),
                                        config=config, progress=False).frames
         rows.append(BatchBenchRow(f"remove x{clips}, in sequence", seq.seconds, total,
-                                  total / seq.seconds, 1.0, seq.cpu_busy, seq.process_cpu))
+                                  total / seq.seconds, 1.0, seq.cpu_busy, seq.process_cpu,
+                                  1000 * seq.process_cpu * seq.seconds / total))
 
         jobs = [BatchJob(input=clip, output=ray_out / clip.name, masks=MaskInput(mask=mask),
                          config=config, where=clip.name) for clip, mask in made]
@@ -136,9 +140,10 @@ def measure(clips: int = 8, frames: int = 300, size: tuple[int, int] = (640, 360
             failed = [f"{j.where}: {j.error}" for j in report.jobs if j.status != "done"]
             raise RuntimeError(f"the Ray batch failed: {'; '.join(failed)}")
         rows.append(BatchBenchRow("ray start (ray.init)", start.seconds, cpu_busy=start.cpu_busy))
+        job_cpu = sum(j.cpu_seconds for j in report.jobs)
         rows.append(BatchBenchRow(f"ray batch ({workers} workers)", run.seconds, report.frames,
                                   report.frames / run.seconds, seq.seconds / run.seconds,
-                                  run.cpu_busy, run.process_cpu))
+                                  run.cpu_busy, run.process_cpu, 1000 * job_cpu / report.frames))
         rows.append(BatchBenchRow("ray shutdown", stop.seconds))
         rows.append(BatchBenchRow("ray end to end", whole.seconds, report.frames,
                                   report.frames / whole.seconds, seq.seconds / whole.seconds,
@@ -162,16 +167,18 @@ def format_rows(rows: list[BatchBenchRow], facts: dict) -> str:
         f"bench batch: {facts['clips']} clips x {facts['frames_per_clip']} frames at {facts['size']}, "
         f"fill {facts['fill']}; machine: {facts['cpus']} CPUs, load average "
         f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} at start",
-        f"{'phase':<28}{'seconds':>9}{'frames/s':>10}{'speed-up':>10}{'busy cores':>12}{'this proc':>11}",
+        f"{'phase':<28}{'seconds':>9}{'frames/s':>10}{'speed-up':>10}{'busy cores':>12}"
+        f"{'this proc':>11}{'CPU ms/frame':>14}",
     ]
     for r in rows:
-        lines.append(
+        lines.append((
             f"{r.phase:<28}{r.seconds:>9.1f}"
             + (f"{r.fps:>10.1f}" if r.frames else f"{'':>10}")
             + (f"{r.speedup:>10.2f}" if r.speedup is not None else f"{'':>10}")
             + (f"{r.cpu_busy:>12.2f}" if r.cpu_busy is not None else f"{'':>12}")
             + (f"{r.process_cpu:>11.2f}" if r.process_cpu is not None else f"{'':>11}")
-        )
+            + (f"{r.cpu_ms_per_frame:>14.1f}" if r.cpu_ms_per_frame is not None else "")
+        ).rstrip())
     lines.append(
         f"mean seconds per job: {facts['sequential_job_seconds_mean']:.1f} in sequence, "
         f"{facts['ray_job_seconds_mean']:.1f} on Ray; every output has all its frames: "

@@ -53,7 +53,7 @@ def _setup_logging(verbosity: int) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (subcommands included)."""
-    from moebius_video.cli import batch, bench, demo, evaluate, live, remove, train
+    from moebius_video.cli import batch, bench, demo, edit, evaluate, live, remove, train
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.register(sub, common)
     evaluate.register(sub, common)
     live.register(sub, common)
+    edit.register(sub, common)
     train.register(sub, common)
     parser.set_defaults(_subparsers=sub)
     return parser

@@ -4,7 +4,7 @@
 ``s`` select the object (drag a box, Enter), ``r`` reset (remove nothing), ``q``/Esc quit.
 ``stream IN OUT`` reads a network stream (rtsp, rtmp, udp, tcp, http, srt) or a file with
 PyAV and sends the result to a file or a URL. Both can also serve the live view to a browser
-(``--http PORT``, MJPEG) and stop by themselves (``--max-frames``, ``--duration``).
+(``--http PORT``: the web editor's page, live view) and stop by themselves (``--max-frames``, ``--duration``).
 """
 
 from __future__ import annotations
@@ -264,21 +264,18 @@ def _open_outputs(args: argparse.Namespace, target: str | None, info: object) ->
                          overwrite=args.overwrite)]
 
 
-def _mjpeg(args: argparse.Namespace, engine: object):  # type: ignore[no-untyped-def]
-    from moebius_video.io.stream_out import MjpegServer
-
+def _live_page(args: argparse.Namespace, engine: object):  # type: ignore[no-untyped-def]
+    """The web page with the live before/after view (``--http PORT``), or nothing."""
     if args.http is None:
         return None, []
-    server = MjpegServer(port=args.http, channels=("before", "after"),
-                         status=lambda: _stats_dict(engine))
+    from moebius_video.web import serve_live
+    from moebius_video.web.live import LiveView
 
-    def publish(out) -> None:  # type: ignore[no-untyped-def]
-        server.publish("before", out.source)
-        server.publish("after", out.output)
-
-    # Information the user needs (where to look), not a warning: always shown, plainly.
+    view = LiveView(status=lambda: _stats_dict(engine), control=engine,  # type: ignore[arg-type]
+                    title=redact(str(getattr(args, "input", None) or "webcam")))
+    server = serve_live(view, port=args.http)
     print(f"moebius-video: live view at {server.url}", file=sys.stderr, flush=True)
-    return server, [publish]
+    return server, [view.observe]
 
 
 def _stats_dict(engine: object) -> dict[str, object]:
@@ -298,7 +295,7 @@ def _run_engine(args: argparse.Namespace, source: object, target: str | None, mo
     try:
         sinks = _open_outputs(args, target, source.info)  # type: ignore[attr-defined]
         engine = LiveEngine(source, sinks, config, mask=mask, box=box)  # type: ignore[arg-type]
-        server, observers = _mjpeg(args, engine)
+        server, observers = _live_page(args, engine)
         engine.observers.extend(observers)
     except BaseException:
         for sink in sinks:

@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -237,6 +237,7 @@ def remove_object(
     filler: Filler | None = None,
     progress: bool | None = None,
     review: str | Path | None = None,
+    callback: Callable[[int, int | None], None] | None = None,
 ) -> RemoveResult:
     """Remove the masked object from a video file or a folder of frames.
 
@@ -254,6 +255,9 @@ def remove_object(
         progress: Show a progress bar (``None`` = only on a terminal).
         review: A video file that receives each input frame with its (undilated) mask and
             the tracker's confidence drawn on it (see :mod:`moebius_video.engine.review`).
+        callback: Called after every written frame with ``(frames done, frames expected or
+            None)``, in the caller's thread. An exception it raises stops the removal (the
+            unfinished output is deleted) and propagates: that is how a caller cancels.
 
     Returns:
         What was done, with timings, warnings, the per-frame confidence and the doubtful
@@ -346,6 +350,8 @@ def remove_object(
                 result.timings.encode += time.perf_counter() - t0
                 result.frames += 1
                 bar.update(1)
+                if callback is not None:
+                    callback(result.frames, total)
         if result.frames == 0:
             where = ""
             if config.end is not None:

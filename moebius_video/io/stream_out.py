@@ -1,4 +1,4 @@
-"""Live outputs: an encoder that sends to a file or a network URL, and an MJPEG web server.
+"""Live outputs: an encoder that sends to a file or a network URL.
 
 :class:`AVStreamSink` encodes each frame as it is written (H.264, ``ultrafast`` +
 ``zerolatency``: one packet out per frame in, no look-ahead) and muxes it to a file
@@ -8,28 +8,21 @@ sent by FFmpeg's HTTP client, or served to one client with ``?listen=1``), ``rts
 ``write`` returns once the frame's packets are handed to the muxer, so the time it returns
 is the end of a frame's glass-to-glass latency.
 
-:class:`MjpegServer` serves the latest frames of one or more named channels to browsers as
-``multipart/x-mixed-replace`` JPEG streams (MJPEG), with an HTML page at ``/``. Each client
-gets the newest frame when it is ready for one: a slow client skips frames, nothing queues.
+The browser view of live frames is the web editor's live page
+(:mod:`moebius_video.web.live`, served by uvicorn).
 """
 
 from __future__ import annotations
 
-import html
-import json
 import logging
 import os
 import secrets
-import threading
-from collections.abc import Callable, Sequence
 from fractions import Fraction
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Protocol
 
 import av
 import av.error
-import cv2
 import numpy as np
 
 from moebius_video.errors import InvalidArgumentError, OutputError
@@ -258,212 +251,4 @@ def open_stream_sink(
     return AVStreamSink(target, width, height, **kwargs)  # type: ignore[arg-type]
 
 
-# --------------------------------------------------------------------------------------
-# MJPEG over HTTP
-# --------------------------------------------------------------------------------------
-
-_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;background:#111;color:#eee;margin:1em}}
-figure{{display:inline-block;margin:0 1em 1em 0}} img{{max-width:46vw;border:1px solid #444}}
-#stats{{font-family:monospace}}</style></head>
-<body><h1>{title}</h1>{figures}<p id="stats"></p>
-<script>
-async function poll(){{
-  try{{const r=await fetch('/stats.json');const s=await r.json();
-      document.getElementById('stats').textContent=JSON.stringify(s);}}catch(e){{}}
-  setTimeout(poll,1000);}}
-poll();
-</script></body></html>
-"""
-
-
-class _Channel:
-    """The latest picture of one channel, JPEG-encoded on demand (once per picture)."""
-
-    def __init__(self) -> None:
-        self.image: np.ndarray | None = None
-        self.seq = 0
-        self._jpeg: bytes | None = None
-        self._jpeg_seq = -1
-
-    def jpeg(self, quality: int) -> tuple[bytes | None, int]:
-        if self.image is None:
-            return None, 0
-        if self._jpeg_seq != self.seq:
-            bgr = cv2.cvtColor(self.image, cv2.COLOR_RGB2BGR)
-            ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
-            self._jpeg = data.tobytes() if ok else None
-            self._jpeg_seq = self.seq
-        return self._jpeg, self.seq
-
-
-class MjpegServer:
-    """A small HTTP server that shows live frames in a browser (MJPEG).
-
-    Routes: ``/`` (a page with one ``<img>`` per channel), ``/<channel>.mjpg`` (the stream),
-    ``/<channel>.jpg`` (the latest picture), ``/stats.json`` (``status()`` as JSON).
-
-    Args:
-        host: Address to bind (default loopback only).
-        port: Port (0 = any free port; see :attr:`port`).
-        channels: Channel names, in page order.
-        quality: JPEG quality.
-        title: Page title.
-        status: Called for ``/stats.json``; returns something JSON-serialisable.
-
-    Raises:
-        OutputError: The port cannot be bound.
-    """
-
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        *,
-        channels: Sequence[str] = ("output",),
-        quality: int = 80,
-        title: str = "moebius-video live",
-        status: Callable[[], object] | None = None,
-    ) -> None:
-        if not channels:
-            raise InvalidArgumentError("channels is empty")
-        if not 1 <= quality <= 100:
-            raise InvalidArgumentError(f"quality must be in 1..100, got {quality}")
-        self.channels = tuple(channels)
-        self.quality = quality
-        self.title = title
-        self.status = status
-        self._channels = {name: _Channel() for name in self.channels}
-        self._cond = threading.Condition()
-        self._stopping = threading.Event()
-        handler = _make_handler(self)
-        try:
-            self._server = ThreadingHTTPServer((host, port), handler)
-        except OSError as error:
-            raise OutputError(f"cannot serve on {host}:{port}: {error}") from error
-        self._server.daemon_threads = True
-        self.host, self.port = self._server.server_address[:2]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.1},
-                                        name=f"mjpeg:{self.port}", daemon=True)
-        self._thread.start()
-        logger.info("serving the live view at %s", self.url)
-
-    @property
-    def url(self) -> str:
-        """The page's address."""
-        return f"http://{self.host}:{self.port}/"
-
-    def publish(self, channel: str, image: np.ndarray) -> None:
-        """Make ``image`` (``H, W, 3`` uint8 RGB) the latest picture of ``channel``.
-
-        Cheap: the image is kept by reference and encoded only when a client asks.
-        """
-        if channel not in self._channels:
-            raise InvalidArgumentError(f"unknown channel {channel!r}; have {self.channels}")
-        with self._cond:
-            ch = self._channels[channel]
-            ch.image = image
-            ch.seq += 1
-            self._cond.notify_all()
-
-    def write(self, frame: Frame) -> None:
-        """Publish ``frame`` on the first channel (so the server is also a sink)."""
-        self.publish(self.channels[0], frame.image)
-
-    def wait_frame(self, channel: str, after: int, timeout: float) -> tuple[bytes | None, int]:
-        """The JPEG of ``channel`` once its sequence number exceeds ``after`` (or ``None``)."""
-        with self._cond:
-            ch = self._channels[channel]
-            self._cond.wait_for(lambda: ch.seq > after or self._stopping.is_set(), timeout)
-            if ch.seq <= after:
-                return None, after
-            return ch.jpeg(self.quality)
-
-    def page(self) -> str:
-        """The HTML page."""
-        figures = "".join(
-            f'<figure><img src="/{html.escape(c)}.mjpg" alt="{html.escape(c)}">'
-            f"<figcaption>{html.escape(c)}</figcaption></figure>"
-            for c in self.channels
-        )
-        return _PAGE.format(title=html.escape(self.title), figures=figures)
-
-    def close(self) -> None:
-        """Stop serving; open client streams end. Idempotent."""
-        if self._stopping.is_set():
-            return
-        self._stopping.set()
-        with self._cond:
-            self._cond.notify_all()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5.0)
-
-    abort = close
-
-    def __enter__(self) -> MjpegServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _make_handler(server: MjpegServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.0"
-
-        def log_message(self, format: str, *args: object) -> None:
-            logger.debug("http %s: " + format, self.client_address[0], *args)
-
-        def _send(self, code: int, ctype: str, body: bytes) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-            path = self.path.split("?", 1)[0]
-            name, _, ext = path.lstrip("/").rpartition(".")
-            try:
-                if path in ("/", "/index.html"):
-                    self._send(200, "text/html; charset=utf-8", server.page().encode())
-                elif path == "/stats.json":
-                    data = server.status() if server.status is not None else {}
-                    self._send(200, "application/json", json.dumps(data).encode())
-                elif name in server.channels and ext == "jpg":
-                    jpeg, _ = server.wait_frame(name, 0, 5.0)
-                    if jpeg is None:
-                        self._send(503, "text/plain", b"no frame yet\n")
-                    else:
-                        self._send(200, "image/jpeg", jpeg)
-                elif name in server.channels and ext == "mjpg":
-                    self._stream(name)
-                else:
-                    self._send(404, "text/plain", b"not found\n")
-            except (BrokenPipeError, ConnectionResetError):
-                logger.debug("http client %s went away", self.client_address[0])
-
-        def _stream(self, channel: str) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            seq = 0
-            while not server._stopping.is_set():
-                jpeg, seq = server.wait_frame(channel, seq, 0.5)
-                if jpeg is None:
-                    continue
-                self.wfile.write(
-                    b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                    + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n"
-                )
-                self.wfile.flush()
-
-    return Handler
-
-
-__all__ = ["AVStreamSink", "LiveSink", "MjpegServer", "open_stream_sink", "output_format"]
+__all__ = ["AVStreamSink", "LiveSink", "open_stream_sink", "output_format"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,8 +31,15 @@ def local_ray():  # type: ignore[no-untyped-def]
     """One local Ray with 2 CPUs for the module (its start costs seconds)."""
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.ERROR)
+    for attempt in range(3):
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.ERROR)
+            break
+        except Exception:  # Ray gives its raylet 30 s to start: too short on a loaded machine
+            ray.shutdown()
+            if attempt == 2:
+                raise
     yield ray
     ray.shutdown()
 
@@ -184,3 +192,4 @@ def test_local_ray_is_quiet_and_shut_down_on_ctrl_c(tmp_path: Path, clip_factory
     while _ray_processes(ray_tmp) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _ray_processes(ray_tmp) == []
+    shutil.rmtree(ray_tmp, ignore_errors=True)  # the session's logs

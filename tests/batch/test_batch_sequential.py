@@ -164,6 +164,7 @@ def test_report_is_json_with_every_field(four_jobs: Path, tmp_path: Path,
     out = tmp_path / "out"
     _run(["batch", str(four_jobs), "-o", str(out), "--no-ray"], capsys)
     job = json.loads((out / "report.json").read_text())["jobs"][0]
-    assert set(job) >= {"input", "output", "where", "status", "frames", "seconds", "error",
+    assert set(job) >= {"input", "output", "where", "status", "frames", "seconds", "cpu_seconds", "error",
                         "warnings", "attempts", "host", "frames_per_second"}
     assert job["attempts"] == 1
+    assert 0 < job["cpu_seconds"] < 600

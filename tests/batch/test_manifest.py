@@ -107,6 +107,7 @@ def test_bad_rows_name_the_row(clips: Path, tmp_path: Path, rows: str, needles: 
     [
         ("input,mask,colour", "a.mp4,a.mask.png,red", ["jobs.csv line 2", "unknown column 'colour'", "fill"]),
         ("input,mask,save_masks", "a.mp4,a.mask.png,m/", ["save_masks", "track"]),
+        ("input,mask,review", "a.mp4,a.mask.png,r.mp4", ["review", "track --review"]),
         ("input,mask,dilate", "a.mp4,a.mask.png,-3", ["jobs.csv line 2", "--dilate", "must be between 0"]),
         ("input,mask,crf", "a.mp4,a.mask.png,60", ["jobs.csv line 2", "--crf for libx264 must be between 0 and 51"]),
         ("input,mask,fill", "a.mp4,a.mask.png,magic", ["jobs.csv line 2", "unknown filler 'magic'"]),

@@ -26,5 +26,6 @@ def test_bench_batch_reports_both_ways(capsys: pytest.CaptureFixture[str]) -> No
     assert batch["speedup"] == pytest.approx(seq["seconds"] / batch["seconds"])
     assert whole["seconds"] >= batch["seconds"] + rows["ray start (ray.init)"]["seconds"]
     assert data["facts"]["outputs_complete"] is True
+    assert seq["cpu_ms_per_frame"] > 0 and batch["cpu_ms_per_frame"] > 0
     table = format_rows([BatchBenchRow(**r) for r in data["rows"]], data["facts"])
     assert "ray end to end" in table and "every output has all its frames: yes" in table

@@ -138,21 +138,32 @@ def test_stream_refuses_bad_arguments(tmp_path: Path) -> None:
 
 
 def test_webcam_serves_the_browser_view_while_running(monkeypatch, capsys) -> None:
+    pytest.importorskip("fastapi", reason="--http needs the web extra")
     import urllib.request
 
-    from moebius_video.io import stream_out
+    from moebius_video import web
+    from moebius_video.web.live import LiveView
+
+    servers: list[object] = []
+    serve = web.serve_live
+
+    def serve_and_keep(view, **kwargs):  # type: ignore[no-untyped-def]
+        servers.append(serve(view, **kwargs))
+        return servers[-1]
 
     pages: list[bytes] = []
-    original = stream_out.MjpegServer.publish
+    original = LiveView.publish
 
     def publish(self, channel, image):  # type: ignore[no-untyped-def]
         original(self, channel, image)
-        if not pages and channel == "after":
-            with urllib.request.urlopen(self.url + "after.jpg", timeout=5) as snap:
+        if not pages and channel == "after" and servers:
+            with urllib.request.urlopen(servers[0].url + "live/after.jpg", timeout=5) as snap:
                 pages.append(snap.read())
 
-    monkeypatch.setattr(stream_out.MjpegServer, "publish", publish)
+    monkeypatch.setattr(web, "serve_live", serve_and_keep)
+    monkeypatch.setattr(LiveView, "publish", publish)
     args = _parse("webcam", "--camera", "fake", "--size", "96x64", "--no-preview",
                   "--box", "10,10,20,20", "--max-frames", "10", "--http", "0")
     assert args.func(args) == 0
     assert pages and pages[0][:2] == b"\xff\xd8"
+    assert "live view at http://127.0.0.1:" in capsys.readouterr().err

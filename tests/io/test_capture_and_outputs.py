@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import urllib.request
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from moebius_video.io.capture import (
     open_capture,
 )
 from moebius_video.io.frames import Frame
-from moebius_video.io.stream_out import AVStreamSink, MjpegServer, output_format
+from moebius_video.io.stream_out import AVStreamSink, output_format
 from moebius_video.synthetic import write_scene_clip
 
 
@@ -126,25 +125,3 @@ def test_output_formats() -> None:
         output_format("gopher://x")
 
 
-def test_mjpeg_server_serves_page_snapshot_and_stream(h) -> None:
-    image = h.tiny_scene(1).frame(0).image
-    with MjpegServer(channels=("before", "after"), status=lambda: {"frames": 1}) as server:
-        server.publish("before", image)
-        server.publish("after", image)
-        with urllib.request.urlopen(server.url, timeout=5) as page:
-            html = page.read().decode()
-        assert "/before.mjpg" in html and "/after.mjpg" in html
-        with urllib.request.urlopen(server.url + "after.jpg", timeout=5) as snap:
-            assert snap.headers["Content-Type"] == "image/jpeg"
-            assert snap.read()[:2] == b"\xff\xd8"
-        with urllib.request.urlopen(server.url + "stats.json", timeout=5) as stats:
-            assert b'"frames": 1' in stats.read()
-        with urllib.request.urlopen(server.url + "after.mjpg", timeout=5) as stream:
-            assert stream.headers["Content-Type"].startswith("multipart/x-mixed-replace")
-            server.publish("after", image)
-            chunk = stream.read(200)
-            assert b"--frame" in chunk and b"image/jpeg" in chunk
-        with pytest.raises(InvalidArgumentError, match="channel"):
-            server.publish("nope", image)
-    with pytest.raises(OSError):
-        urllib.request.urlopen(server.url, timeout=2)

@@ -134,6 +134,27 @@ def make_tiny_network(seed: int = 0, sample_size: int = 8):
     return net.eval()
 
 
+def make_tiny_sample_pipeline(seed: int = 0):
+    """A tiny random 32-px pipeline like the shipped one: sample target, trailing spacing,
+    PixelUnshuffle latent (no VAE compute), 4 default steps."""
+    from moebius_video.model import MoebiusConfig, MoebiusInpaintingPipeline, MoebiusNetwork
+    from moebius_video.model.latent import PixelUnshuffleLatent
+    from moebius_video.model.sampling import make_scheduler
+
+    torch.manual_seed(seed)
+    config = MoebiusConfig(
+        sample_size=8, in_channels=97, out_channels=48, block_out_channels=(32, 64),
+        cross_attention_dim=40, encoder_hid_dim=72,
+    )
+    scheduler = make_scheduler(
+        {**make_scheduler().config, "prediction_type": "sample", "timestep_spacing": "trailing"}
+    )
+    return MoebiusInpaintingPipeline(
+        MoebiusNetwork(config).eval(), PixelUnshuffleLatent(4), scheduler,
+        defaults={"num_inference_steps": 4, "guidance_scale": 1.0},
+    )
+
+
 class FakeEvent:
     """An event that stays pending until flipped (or until someone synchronizes on it)."""
 

@@ -116,16 +116,18 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         from pathlib import Path
 
-        # A resumed run keeps its saved settings; flags given now override them.
+        # A resumed run keeps its saved settings (nested, or flat from older runs); flags
+        # given now override them (flat keys win over the saved sections).
         saved = load_checkpoint(Path(args.output) / "checkpoint.pt")["config"]
-        base = TrainConfig.from_dict({**saved, "roots": tuple(args.data), "output_dir": args.output})
-        merged = {**base.to_dict(), **{k: v for k, v in kwargs.items() if v is not None}}
-        config = TrainConfig.from_dict(merged)
+        flags = {k: v for k, v in kwargs.items() if v is not None}
+        config = TrainConfig.from_dict(
+            {**saved, "roots": tuple(args.data), "output_dir": args.output, **flags}
+        )
     else:
         config = config_from_args(args.data, args.output, **kwargs)
     result = train(config, resume=args.resume, max_minutes=args.max_minutes, progress=args.progress)
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"step {result.step}/{config.steps}: loss {result.final_loss:.4f}, "
+        print(f"step {result.step}/{config.optim.steps}: loss {result.final_loss:.4f}, "
               f"{result.images_per_second:.1f} images/s over {result.seconds:.0f} s "
               f"({result.world_size} process(es))")
         if result.world_size > 1:

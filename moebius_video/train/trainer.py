@@ -12,7 +12,8 @@ The run folder holds:
 
 * ``checkpoint.pt``: network, EMA, optimizer, learning-rate schedule, step and config, written
   to a temporary name and renamed, every ``save_every`` steps, at the end and on Ctrl-C;
-  ``--resume`` continues from it (the model part of the config must match);
+  ``--resume`` continues from it (the model part of the config must match; checkpoints
+  written before the config was nested, with a flat config dict, still resume);
 * ``log.jsonl``: one JSON object per ``log_every`` steps (loss, learning rate, images/s);
 * ``model/``: the EMA weights as a pipeline folder
   (:meth:`~moebius_video.model.MoebiusInpaintingPipeline.save_pretrained`), loadable with
@@ -53,7 +54,8 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
 
-#: Config fields that define the model; a checkpoint must agree on all of them to resume.
+#: Fields of :class:`ModelShape` that define the model; a checkpoint must agree on all of them
+#: to resume.
 MODEL_FIELDS = (
     "crop_size",
     "latent_factor",
@@ -68,13 +70,16 @@ MODEL_FIELDS = (
 )
 
 
+def _raise_problems(problems: list[str]) -> None:
+    if problems:
+        raise InvalidArgumentError("invalid training config: " + "; ".join(problems))
+
+
 @dataclass(frozen=True)
-class TrainConfig:
-    """Everything a training run depends on.
+class ModelShape:
+    """The network and its latent space: what a checkpoint must agree on to resume.
 
     Attributes:
-        roots: Image folders, video files or folders of them (see ``discover_sources``).
-        output_dir: The run folder (checkpoint, log, exported model).
         crop_size: Training crop side in pixels; the network's latent side is
             ``crop_size // latent_factor`` and it fills ``crop_size`` squares at inference.
         latent_factor: Pixel-unshuffle factor of the invertible latent (ignored with ``vae``).
@@ -93,40 +98,8 @@ class TrainConfig:
             (:attr:`MoebiusConfig.input_skip`; needs the ``"sample"`` target).
         timestep_spacing: The sampling schedule saved with the model (``"trailing"`` makes
             1-step sampling start at t = 999 instead of the reference's t = 0).
-        steps: Optimizer steps to reach (a resumed run continues up to this number).
-        batch_size: Images per step per process.
-        lr: Peak learning rate of AdamW.
-        weight_decay: AdamW weight decay.
-        warmup_steps: Linear warm-up length.
-        min_lr_ratio: Cosine decay floor relative to ``lr``.
-        grad_clip: Max gradient norm (0 = off).
-        ema_decay: EMA decay per step.
-        uncond_prob: Probability of the unconditional ids (classifier-free guidance dropout).
-        hole_weight: Extra loss weight inside the hole.
-        focus_prob: Probability of training a sample at one of the timesteps of the model's
-            default sampling schedule (``default_steps`` with ``timestep_spacing``) instead of
-            a uniform one.
-        mask_kinds: Hole kinds to train with.
-        object_roots: Where the ``object`` holes' silhouettes come from (clip ``masks/``
-            folders, RGBA cut-outs); default: found under ``roots``.
-        video_stride: Take every n-th frame of videos.
-        holdout_fraction: Share of the clips/images kept out for evaluation.
-        num_workers: DataLoader worker processes.
-        seed: Seed of data order, masks, noise and initial weights.
-        log_every: Steps between log lines.
-        save_every: Steps between checkpoints.
-        init_from: A pipeline (folder or shipped name) whose network weights start the run.
-        teacher: A pipeline (folder or shipped name) to distil from (same latent space).
-        distill_weight: Weight of the distillation loss next to the diffusion loss.
-        distill_blocks: Blocks for feature alignment (see :mod:`moebius_video.train.distill`).
-        export_dtype: Dtype of the exported weights (``"float16"`` halves the file).
-        default_steps: Recommended DDIM steps written with the exported model.
-        default_guidance: Recommended guidance written with the exported model.
-        device: ``"auto"`` (the local CUDA device if any), ``"cpu"`` or ``"cuda"``.
     """
 
-    roots: tuple[str, ...]
-    output_dir: str
     crop_size: int = 128
     latent_factor: int = 4
     vae: str | None = None
@@ -138,41 +111,10 @@ class TrainConfig:
     masked_fill: str = "zeros"
     input_skip: bool = False
     timestep_spacing: str = "trailing"
-    steps: int = 2000
-    batch_size: int = 16
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 100
-    min_lr_ratio: float = 0.1
-    grad_clip: float = 1.0
-    ema_decay: float = 0.995
-    uncond_prob: float = 0.1
-    hole_weight: float = 10.0
-    focus_prob: float = 0.0
-    mask_kinds: tuple[str, ...] = ("thin", "medium", "thick", "box", "object")
-    object_roots: tuple[str, ...] = ()
-    video_stride: int = 10
-    holdout_fraction: float = 0.15
-    num_workers: int = 0
-    seed: int = 0
-    log_every: int = 10
-    save_every: int = 200
-    init_from: str | None = None
-    teacher: str | None = None
-    distill_weight: float = 1.0
-    distill_blocks: tuple[str, ...] = ()
-    export_dtype: str = "float16"
-    default_steps: int = 4
-    default_guidance: float = 1.0
-    device: str = "auto"
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("roots", "block_out_channels", "mask_kinds", "distill_blocks", "object_roots"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "block_out_channels", tuple(self.block_out_channels))
         problems = []
-        if not self.roots:
-            problems.append("no training data given")
         if self.latent_factor < 1 or self.latent_factor & (self.latent_factor - 1):
             problems.append(f"latent_factor must be a power of two, got {self.latent_factor}")
         down = 2 ** (len(self.block_out_channels) - 1)
@@ -185,72 +127,263 @@ class TrainConfig:
             problems.append(
                 f"prediction_type must be one of {PREDICTION_TYPES}, got {self.prediction_type!r}"
             )
-        for name in ("steps", "batch_size", "log_every", "save_every", "default_steps"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            problems.append(f"lr must be > 0, got {self.lr}")
-        if not 0 <= self.ema_decay < 1:
-            problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.input_skip and self.prediction_type != "sample":
             problems.append("input_skip needs prediction_type 'sample'")
         if self.masked_fill not in ("zeros", "pushpull"):
             problems.append(f"masked_fill must be zeros or pushpull, got {self.masked_fill!r}")
+        _raise_problems(problems)
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Where the training images come from (turned into a ``train.data.DataConfig``).
+
+    Attributes:
+        roots: Image folders, video files or folders of them (see ``discover_sources``).
+        mask_kinds: Hole kinds to train with.
+        object_roots: Where the ``object`` holes' silhouettes come from (clip ``masks/``
+            folders, RGBA cut-outs); default: found under ``roots``.
+        video_stride: Take every n-th frame of videos.
+        holdout_fraction: Share of the clips/images kept out for evaluation.
+        num_workers: DataLoader worker processes.
+    """
+
+    roots: tuple[str, ...]
+    mask_kinds: tuple[str, ...] = ("thin", "medium", "thick", "box", "object")
+    object_roots: tuple[str, ...] = ()
+    video_stride: int = 10
+    holdout_fraction: float = 0.15
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("roots", "mask_kinds", "object_roots"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        _raise_problems([] if self.roots else ["no training data given"])
+
+
+@dataclass(frozen=True)
+class OptimSettings:
+    """The optimizer, its schedule and the diffusion objective's knobs.
+
+    Attributes:
+        steps: Optimizer steps to reach (a resumed run continues up to this number).
+        batch_size: Images per step per process.
+        lr: Peak learning rate of AdamW.
+        weight_decay: AdamW weight decay.
+        warmup_steps: Linear warm-up length.
+        min_lr_ratio: Cosine decay floor relative to ``lr``.
+        grad_clip: Max gradient norm (0 = off).
+        ema_decay: EMA decay per step.
+        uncond_prob: Probability of the unconditional ids (classifier-free guidance dropout).
+        hole_weight: Extra loss weight inside the hole.
+        focus_prob: Probability of training a sample at one of the timesteps of the model's
+            default sampling schedule (``export.default_steps`` with ``timestep_spacing``)
+            instead of a uniform one.
+    """
+
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    ema_decay: float = 0.995
+    uncond_prob: float = 0.1
+    hole_weight: float = 10.0
+    focus_prob: float = 0.0
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be >= 1, got {getattr(self, name)}"
+            for name in ("steps", "batch_size")
+            if getattr(self, name) < 1
+        ]
+        if not self.lr > 0:
+            problems.append(f"lr must be > 0, got {self.lr}")
+        if not 0 <= self.ema_decay < 1:
+            problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        _raise_problems(problems)
+
+
+@dataclass(frozen=True)
+class DistillSettings:
+    """Where the weights start and what teacher, if any, guides them.
+
+    Attributes:
+        teacher: A pipeline (folder or shipped name) to distil from (same latent space).
+        distill_weight: Weight of the distillation loss next to the diffusion loss.
+        distill_blocks: Blocks for feature alignment (see :mod:`moebius_video.train.distill`).
+        init_from: A pipeline (folder or shipped name) whose network weights start the run.
+    """
+
+    teacher: str | None = None
+    distill_weight: float = 1.0
+    distill_blocks: tuple[str, ...] = ()
+    init_from: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "distill_blocks", tuple(self.distill_blocks))
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """What is written with the exported model.
+
+    Attributes:
+        export_dtype: Dtype of the exported weights (``"float16"`` halves the file).
+        default_steps: Recommended DDIM steps written with the exported model.
+        default_guidance: Recommended guidance written with the exported model.
+    """
+
+    export_dtype: str = "float16"
+    default_steps: int = 4
+    default_guidance: float = 1.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.default_steps < 1:
+            problems.append(f"default_steps must be >= 1, got {self.default_steps}")
         if self.export_dtype not in ("float16", "bfloat16", "float32"):
             problems.append(f"export_dtype must be float16, bfloat16 or float32, got {self.export_dtype!r}")
+        _raise_problems(problems)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The run folder, the seed, the cadence of logs and checkpoints, the device.
+
+    Attributes:
+        output_dir: The run folder (checkpoint, log, exported model).
+        seed: Seed of data order, masks, noise and initial weights.
+        log_every: Steps between log lines.
+        save_every: Steps between checkpoints.
+        device: ``"auto"`` (the local CUDA device if any), ``"cpu"`` or ``"cuda"``.
+    """
+
+    output_dir: str
+    seed: int = 0
+    log_every: int = 10
+    save_every: int = 200
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be >= 1, got {getattr(self, name)}"
+            for name in ("log_every", "save_every")
+            if getattr(self, name) < 1
+        ]
         if self.device not in ("auto", "cpu", "cuda"):
             problems.append(f"device must be auto, cpu or cuda, got {self.device!r}")
-        if problems:
-            raise InvalidArgumentError("invalid training config: " + "; ".join(problems))
+        _raise_problems(problems)
+
+
+#: The sections of :class:`TrainConfig` and the dataclass of each.
+_SECTIONS: dict[str, type] = {
+    "model": ModelShape,
+    "data": DataSettings,
+    "optim": OptimSettings,
+    "distill": DistillSettings,
+    "export": ExportSettings,
+    "run": RunSettings,
+}
+#: Flat field name (the form of checkpoints written before the nesting, and of the CLI's
+#: flags) -> its section.
+_SECTION_OF = {f.name: section for section, cls in _SECTIONS.items() for f in dataclasses.fields(cls)}
+
+
+def nest_config_dict(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A config dict in the nested form, from the nested form, the old flat one or a mix.
+
+    Section entries (``{"model": {...}}``) are read first; flat keys (``"crop_size"``) are
+    routed to their section and win over them, so a saved config can be overridden by
+    flat flags. Unknown keys are dropped (as the flat loader always did).
+    """
+    nested: dict[str, dict[str, Any]] = {section: {} for section in _SECTIONS}
+    for section in _SECTIONS:
+        if isinstance(data.get(section), dict):
+            names = {f.name for f in dataclasses.fields(_SECTIONS[section])}
+            nested[section].update({k: v for k, v in data[section].items() if k in names})
+    for key, value in data.items():
+        if key in _SECTION_OF:
+            nested[_SECTION_OF[key]][key] = value
+    return nested
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on, by concern.
+
+    Attributes:
+        data: The training images (:class:`DataSettings`; its ``roots`` is required).
+        run: The run folder, seed, cadence and device (:class:`RunSettings`; its
+            ``output_dir`` is required).
+        model: The network and latent space (:class:`ModelShape`).
+        optim: Optimizer, schedule and objective (:class:`OptimSettings`).
+        distill: Initial weights and teacher (:class:`DistillSettings`).
+        export: What the exported model carries (:class:`ExportSettings`).
+    """
+
+    data: DataSettings
+    run: RunSettings
+    model: ModelShape = field(default_factory=ModelShape)
+    optim: OptimSettings = field(default_factory=OptimSettings)
+    distill: DistillSettings = field(default_factory=DistillSettings)
+    export: ExportSettings = field(default_factory=ExportSettings)
 
     def latent_geometry(self) -> tuple[int, int]:
         """``(latent channels, pixels per latent position)``; reads the VAE's config.json."""
-        if self.vae is None:
-            return 3 * self.latent_factor**2, self.latent_factor
-        path = Path(self.vae) / "config.json"
+        m = self.model
+        if m.vae is None:
+            return 3 * m.latent_factor**2, m.latent_factor
+        path = Path(m.vae) / "config.json"
         try:
             data = json.loads(path.read_text())
             return int(data["latent_channels"]), 2 ** (len(data["block_out_channels"]) - 1)
         except (OSError, ValueError, KeyError) as exc:
-            raise CheckpointError(f"--vae {self.vae}: cannot read {path}: {exc}") from exc
+            raise CheckpointError(f"--vae {m.vae}: cannot read {path}: {exc}") from exc
 
     def network_config(self) -> MoebiusConfig:
         """The :class:`MoebiusConfig` of the network this run trains."""
+        m = self.model
         channels, factor = self.latent_geometry()
-        down = 2 ** (len(self.block_out_channels) - 1)
-        if self.crop_size % (factor * down):
+        down = 2 ** (len(m.block_out_channels) - 1)
+        if m.crop_size % (factor * down):
             raise InvalidArgumentError(
-                f"crop_size {self.crop_size} must be a multiple of the latent factor x "
+                f"crop_size {m.crop_size} must be a multiple of the latent factor x "
                 f"2^(levels-1) = {factor * down}"
             )
         return MoebiusConfig(
-            sample_size=self.crop_size // factor,
+            sample_size=m.crop_size // factor,
             in_channels=2 * channels + 1,
             out_channels=channels,
-            block_out_channels=self.block_out_channels,
-            cross_attention_dim=self.cross_attention_dim,
-            encoder_hid_dim=self.encoder_hid_dim,
-            num_heads=self.num_heads,
-            input_skip=self.input_skip,
+            block_out_channels=m.block_out_channels,
+            cross_attention_dim=m.cross_attention_dim,
+            encoder_hid_dim=m.encoder_hid_dim,
+            num_heads=m.num_heads,
+            input_skip=m.input_skip,
         )
 
     def scheduler_config(self) -> dict[str, Any]:
         """The DDIM settings saved with the model: the reference's, with this run's target."""
         return {
             **DDIM_SCHEDULER_CONFIG,
-            "prediction_type": self.prediction_type,
-            "timestep_spacing": self.timestep_spacing,
+            "prediction_type": self.model.prediction_type,
+            "timestep_spacing": self.model.timestep_spacing,
         }
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data.pop("extra")
-        return data
+        """The nested form, ``{"model": {...}, "data": {...}, ...}`` (what checkpoints hold)."""
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        """Build from :meth:`to_dict`'s nested form or the flat form of older checkpoints.
+
+        See :func:`nest_config_dict` (flat keys override section entries).
+        """
+        nested = nest_config_dict(data)
+        return cls(**{section: _SECTIONS[section](**nested[section]) for section in _SECTIONS})
 
 
 @dataclass
@@ -303,11 +436,12 @@ def _setup_distributed(device: str) -> _Dist:
 # ---------------------------------------------------------------------------- schedule, EMA
 def lr_factor(step: int, config: TrainConfig) -> float:
     """Linear warm-up, then cosine decay to ``min_lr_ratio`` at ``steps``."""
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    span = max(config.steps - config.warmup_steps, 1)
-    progress = min((step - config.warmup_steps) / span, 1.0)
-    return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    o = config.optim
+    if step < o.warmup_steps:
+        return (step + 1) / o.warmup_steps
+    span = max(o.steps - o.warmup_steps, 1)
+    progress = min((step - o.warmup_steps) / span, 1.0)
+    return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def make_ema(network: torch.nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
@@ -329,9 +463,10 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 def check_resume_config(saved: dict[str, Any], config: TrainConfig, source: str) -> None:
     """Raise :class:`CheckpointError` naming every model field that differs."""
+    saved_model = nest_config_dict(saved)["model"]  # nested, or flat from older runs
     diffs = []
     for name in MODEL_FIELDS:
-        old, new = saved.get(name), getattr(config, name)
+        old, new = saved_model.get(name), getattr(config.model, name)
         if isinstance(new, tuple):
             old = tuple(old) if old is not None else None
         if old != new:
@@ -358,12 +493,12 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_latent(config: TrainConfig) -> Any:
-    """The run's latent space: a frozen ``AutoencoderKL`` (``config.vae``) or pixel-unshuffle."""
-    if config.vae is None:
-        return PixelUnshuffleLatent(config.latent_factor)
+    """The run's latent space: a frozen ``AutoencoderKL`` (``config.model.vae``) or pixel-unshuffle."""
+    if config.model.vae is None:
+        return PixelUnshuffleLatent(config.model.latent_factor)
     from moebius_video.model.pipeline import _load_vae
 
-    vae = _load_vae(config.vae, torch.float32).eval()
+    vae = _load_vae(config.model.vae, torch.float32).eval()
     vae.requires_grad_(False)
     return vae
 
@@ -382,7 +517,7 @@ def export_model(
     folder: str | os.PathLike[str],
     latent: Any = None,
 ) -> Path:
-    """Write ``network`` as a pipeline folder (weights in ``config.export_dtype``)."""
+    """Write ``network`` as a pipeline folder (weights in ``config.export.export_dtype``)."""
     from moebius_video.model.pipeline import MoebiusInpaintingPipeline
     from moebius_video.model.sampling import make_scheduler
 
@@ -393,16 +528,16 @@ def export_model(
         latent if latent is not None else load_latent(config),
         make_scheduler(config.scheduler_config()),
         defaults={
-            "num_inference_steps": config.default_steps,
-            "guidance_scale": config.default_guidance,
+            "num_inference_steps": config.export.default_steps,
+            "guidance_scale": config.export.default_guidance,
         },
-        masked_fill=config.masked_fill,
+        masked_fill=config.model.masked_fill,
     )
     folder = Path(folder)
     tmp = folder.with_name(f".{folder.name}.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    pipeline.save_pretrained(tmp, dtype=getattr(torch, config.export_dtype))
+    pipeline.save_pretrained(tmp, dtype=getattr(torch, config.export.export_dtype))
     if folder.exists():
         old = folder.with_name(f".{folder.name}.old")
         if old.exists():
@@ -433,29 +568,29 @@ def _build_data(config: TrainConfig, ctx: _Dist) -> tuple[DataLoader, Any]:
     from moebius_video.train.masks import MaskConfig
 
     data = DataConfig(
-        roots=tuple(config.roots),
-        crop_size=config.crop_size,
-        video_stride=config.video_stride,
+        roots=tuple(config.data.roots),
+        crop_size=config.model.crop_size,
+        video_stride=config.data.video_stride,
         split="train",
-        holdout_fraction=config.holdout_fraction,
-        mask=MaskConfig(kinds=tuple(config.mask_kinds)),
-        seed=config.seed,
-        object_roots=tuple(Path(r) for r in config.object_roots) or None,
+        holdout_fraction=config.data.holdout_fraction,
+        mask=MaskConfig(kinds=tuple(config.data.mask_kinds)),
+        seed=config.run.seed,
+        object_roots=tuple(Path(r) for r in config.data.object_roots) or None,
     )
     dataset = InpaintingDataset(data)
     if ctx.world_size > 1:
         sampler: Any = DistributedSampler(
-            dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed
+            dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.run.seed
         )
     else:
-        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(config.seed))
+        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(config.run.seed))
     loader = DataLoader(
         dataset,
-        batch_size=config.batch_size,
+        batch_size=config.optim.batch_size,
         sampler=sampler,
-        num_workers=config.num_workers,
-        drop_last=len(dataset) >= config.batch_size * ctx.world_size,
-        persistent_workers=config.num_workers > 0,
+        num_workers=config.data.num_workers,
+        drop_last=len(dataset) >= config.optim.batch_size * ctx.world_size,
+        persistent_workers=config.data.num_workers > 0,
     )
     return loader, sampler
 
@@ -488,7 +623,7 @@ def train(
 
     from moebius_video.model.sampling import get_timesteps, make_scheduler
 
-    out = Path(config.output_dir)
+    out = Path(config.run.output_dir)
     ckpt_path = out / CHECKPOINT_NAME
     if ckpt_path.exists() and not resume:
         raise CheckpointError(
@@ -501,25 +636,25 @@ def train(
     if saved is not None:
         check_resume_config(saved["config"], config, str(ckpt_path))
 
-    ctx = _setup_distributed(config.device)
+    ctx = _setup_distributed(config.run.device)
     try:
-        torch.manual_seed(config.seed)  # identical initial weights on every rank
+        torch.manual_seed(config.run.seed)  # identical initial weights on every rank
         loader, sampler = _build_data(config, ctx)
         network = MoebiusNetwork(config.network_config())
-        if config.init_from and saved is None:
+        if config.distill.init_from and saved is None:
             from moebius_video.model.pipeline import MoebiusInpaintingPipeline
 
-            source = MoebiusInpaintingPipeline.from_pretrained(config.init_from)
+            source = MoebiusInpaintingPipeline.from_pretrained(config.distill.init_from)
             if source.network.config.to_dict() != network.config.to_dict():
                 raise CheckpointError(
-                    f"--init-from {config.init_from}: its network config differs from this "
+                    f"--init-from {config.distill.init_from}: its network config differs from this "
                     f"run's ({source.network.config} vs {network.config})"
                 )
             network.load_state_dict(source.network.state_dict())
         network.to(ctx.device).train()
-        ema = make_ema(network, config.ema_decay)
+        ema = make_ema(network, config.optim.ema_decay)
         optimizer = torch.optim.AdamW(
-            network.parameters(), lr=config.lr, weight_decay=config.weight_decay
+            network.parameters(), lr=config.optim.lr, weight_decay=config.optim.weight_decay
         )
         step = 0
         if saved is not None:
@@ -535,17 +670,17 @@ def train(
         vae = load_latent(config).to(ctx.device)
         scheduler = make_scheduler(config.scheduler_config())
         objective = ObjectiveConfig(
-            uncond_prob=config.uncond_prob,
-            hole_weight=config.hole_weight,
-            focus_timesteps=tuple(int(t) for t in get_timesteps(scheduler, config.default_steps, 1.0)),
-            focus_prob=config.focus_prob,
+            uncond_prob=config.optim.uncond_prob,
+            hole_weight=config.optim.hole_weight,
+            focus_timesteps=tuple(int(t) for t in get_timesteps(scheduler, config.export.default_steps, 1.0)),
+            focus_prob=config.optim.focus_prob,
         )
         distiller = _build_distiller(config, network, model, scheduler, vae, ctx)
         if distiller is not None:
             optimizer.add_param_group({"params": list(distiller.parameters())})
             if saved is not None and "distiller" in saved:
                 distiller.load_state_dict(saved["distiller"])
-        generator = torch.Generator().manual_seed(config.seed * 1000 + ctx.rank + step)
+        generator = torch.Generator().manual_seed(config.run.seed * 1000 + ctx.rank + step)
 
         def snapshot() -> dict[str, Any]:
             state = {
@@ -579,7 +714,7 @@ def train(
             )
         show = progress if progress is not None else os.isatty(2)
         bar = tqdm(
-            total=config.steps, initial=step, disable=not (show and ctx.main), unit="step",
+            total=config.optim.steps, initial=step, disable=not (show and ctx.main), unit="step",
             dynamic_ncols=True,
         )
         start, first_step = time.monotonic(), step
@@ -588,9 +723,9 @@ def train(
         interrupted = False
         log_file = (out / "log.jsonl").open("a") if ctx.main else None
         try:
-            epoch = step * config.batch_size * ctx.world_size // max(len(loader.dataset), 1)
+            epoch = step * config.optim.batch_size * ctx.world_size // max(len(loader.dataset), 1)
             batches = _batches(loader, sampler, epoch)
-            while step < config.steps:
+            while step < config.optim.steps:
                 if max_minutes is not None and (time.monotonic() - start) > 60 * max_minutes:
                     logger.info("--max-minutes reached at step %d", step)
                     break
@@ -598,8 +733,8 @@ def train(
                 image = batch["image"].to(ctx.device, non_blocking=True)
                 mask = batch["mask"].to(ctx.device, non_blocking=True)
                 for group in optimizer.param_groups:
-                    group["lr"] = config.lr * lr_factor(step, config)
-                latent_batch = encode_batch(vae, image, mask, config.masked_fill)
+                    group["lr"] = config.optim.lr * lr_factor(step, config)
+                latent_batch = encode_batch(vae, image, mask, config.model.masked_fill)
                 result = diffusion_loss(model, scheduler, latent_batch, objective, generator=generator)
                 loss = result.loss
                 parts = {"diffusion": float(loss.detach())}
@@ -610,14 +745,14 @@ def train(
                         latent_batch.masked_latents,
                         generator=generator,
                     )
-                    loss = loss + config.distill_weight * distilled.total
+                    loss = loss + config.distill.distill_weight * distilled.total
                     parts.update({f"distill/{k}": v for k, v in distilled.parts.items()})
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"the loss became {float(loss)} at step {step}")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if config.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
+                if config.optim.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(network.parameters(), config.optim.grad_clip)
                 optimizer.step()
                 ema.update_parameters(network)
                 step += 1
@@ -626,7 +761,7 @@ def train(
                 window_images += image.shape[0] * ctx.world_size
                 bar.update(1)
                 bar.set_postfix(loss=f"{running:.4f}")
-                if step % config.log_every == 0 or step == config.steps:
+                if step % config.run.log_every == 0 or step == config.optim.steps:
                     now = time.monotonic()
                     rate = window_images / max(now - window_start, 1e-9)
                     window_start, window_images = now, 0
@@ -643,7 +778,7 @@ def train(
                         log_file.write(json.dumps(record) + "\n")
                         log_file.flush()
                     logger.info("step %d loss %.4f (%.1f images/s)", step, running, rate)
-                if step % config.save_every == 0 and step < config.steps:
+                if step % config.run.save_every == 0 and step < config.optim.steps:
                     save()
         except KeyboardInterrupt:
             interrupted = True
@@ -663,7 +798,7 @@ def train(
             step=step,
             final_loss=running,
             # Only the steps of this call: a resumed run's earlier steps took other time.
-            images_per_second=(step - first_step) * config.batch_size * ctx.world_size
+            images_per_second=(step - first_step) * config.optim.batch_size * ctx.world_size
             / max(seconds, 1e-9),
             seconds=seconds,
             model_dir=out / "model",
@@ -699,8 +834,8 @@ def _build_distiller(
     vae: Any,
     ctx: _Dist,
 ) -> Any:
-    """The teacher-student distiller, when ``config.teacher`` is set."""
-    if not config.teacher:
+    """The teacher-student distiller, when ``config.distill.teacher`` is set."""
+    if not config.distill.teacher:
         return None
     if ctx.world_size > 1:
         # The distiller runs the student outside the DDP wrapper (for its feature hooks), so
@@ -711,18 +846,18 @@ def _build_distiller(
     from moebius_video.model.pipeline import MoebiusInpaintingPipeline
     from moebius_video.train.distill import DistillConfig, Distiller
 
-    teacher = MoebiusInpaintingPipeline.from_pretrained(config.teacher)
+    teacher = MoebiusInpaintingPipeline.from_pretrained(config.distill.teacher)
     tvae = teacher.vae
     if not same_latent_space(tvae, vae):
         raise CheckpointError(
-            f"teacher {config.teacher} works in another latent space "
+            f"teacher {config.distill.teacher} works in another latent space "
             f"({type(tvae).__name__}, {tvae.config.latent_channels} channels) than this run "
             f"({type(vae).__name__}, {vae.config.latent_channels} channels): train the "
             "student with --vae set to the teacher's VAE"
         )
     kwargs: dict[str, Any] = {}
-    if config.distill_blocks:
-        kwargs["feature_blocks"] = tuple(config.distill_blocks)
+    if config.distill.distill_blocks:
+        kwargs["feature_blocks"] = tuple(config.distill.distill_blocks)
     return Distiller(
         network,
         teacher.network.to(ctx.device),
@@ -733,15 +868,24 @@ def _build_distiller(
 
 
 def config_from_args(roots: Sequence[str], output_dir: str, **kwargs: Any) -> TrainConfig:
-    """Build a :class:`TrainConfig`, dropping ``None`` values (= the defaults)."""
-    return TrainConfig(
-        roots=tuple(roots), output_dir=output_dir, **{k: v for k, v in kwargs.items() if v is not None}
-    )
+    """Build a :class:`TrainConfig` from flat field names (the CLI's), dropping ``None`` values
+    (= the defaults)."""
+    unknown = sorted(set(kwargs) - set(_SECTION_OF))
+    if unknown:
+        raise TypeError(f"config_from_args: unknown field(s) {', '.join(unknown)}")
+    flat = {k: v for k, v in kwargs.items() if v is not None}
+    return TrainConfig.from_dict({**flat, "roots": tuple(roots), "output_dir": output_dir})
 
 
 __all__ = [
     "CHECKPOINT_NAME",
     "MODEL_FIELDS",
+    "DataSettings",
+    "DistillSettings",
+    "ExportSettings",
+    "ModelShape",
+    "OptimSettings",
+    "RunSettings",
     "TrainConfig",
     "TrainResult",
     "check_resume_config",
@@ -750,5 +894,6 @@ __all__ = [
     "load_checkpoint",
     "lr_factor",
     "make_ema",
+    "nest_config_dict",
     "train",
 ]

@@ -171,7 +171,7 @@ def test_input_skip_starts_as_the_identity_on_the_conditioning():
     with pytest.raises(InvalidArgumentError, match="input_skip needs"):
         MoebiusConfig(sample_size=8, in_channels=9, out_channels=48, block_out_channels=(32, 64),
                       input_skip=True)
-    from moebius_video.train.trainer import TrainConfig
+    from moebius_video.train.trainer import ModelShape
 
     with pytest.raises(InvalidArgumentError, match="input_skip needs prediction_type"):
-        TrainConfig(roots=("x",), output_dir="y", input_skip=True, prediction_type="epsilon")
+        ModelShape(input_skip=True, prediction_type="epsilon")

@@ -18,7 +18,16 @@ from moebius_video.cli import main
 from moebius_video.errors import CheckpointError, InvalidArgumentError
 from moebius_video.model import MoebiusInpaintingPipeline
 from moebius_video.train import objective as objective_module
-from moebius_video.train.trainer import TrainConfig, load_checkpoint, lr_factor, train
+from moebius_video.train.trainer import (
+    DataSettings,
+    ModelShape,
+    OptimSettings,
+    RunSettings,
+    TrainConfig,
+    load_checkpoint,
+    lr_factor,
+    train,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,7 +65,7 @@ def _config(tmp_path: Path, photo_size: int = 48, **kw) -> TrainConfig:
         default_steps=2,
     )
     base.update(kw)
-    return TrainConfig(**base)
+    return TrainConfig.from_dict(base)  # flat names, routed to their sections
 
 
 def test_a_tiny_run_writes_a_loadable_model(tmp_path):
@@ -68,7 +77,7 @@ def test_a_tiny_run_writes_a_loadable_model(tmp_path):
     assert [r["step"] for r in log] == [2, 4]
     assert all(np.isfinite(r["loss"]) and r["images_per_s"] > 0 for r in log)
     state = load_checkpoint(run / "checkpoint.pt")
-    assert state["step"] == 4 and state["config"]["crop_size"] == 32
+    assert state["step"] == 4 and state["config"]["model"]["crop_size"] == 32
 
     pipe = MoebiusInpaintingPipeline.from_pretrained(run / "model")
     assert pipe.image_size == 32
@@ -132,7 +141,7 @@ def test_training_reduces_the_loss(tmp_path):
 
     config = _config(tmp_path, steps=100, log_every=50, save_every=1000, lr=3e-3, warmup_steps=5,
                      batch_size=4, mask_kinds=("box",))
-    data = InpaintingDataset(DataConfig(roots=config.roots, crop_size=32, holdout_fraction=0.0,
+    data = InpaintingDataset(DataConfig(roots=config.data.roots, crop_size=32, holdout_fraction=0.0,
                                         mask=MaskConfig(kinds=("box",)), seed=5))
     items = [data[i] for i in range(8)]
     batch = objective_module.encode_batch(
@@ -153,7 +162,7 @@ def test_training_reduces_the_loss(tmp_path):
                 for _ in range(4)
             ]))
 
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.run.seed)
     before = score(MoebiusNetwork(config.network_config()))
     train(config, progress=False)
     trained = MoebiusNetwork(config.network_config())
@@ -176,7 +185,11 @@ def test_bad_data_and_config(tmp_path):
 
 
 def test_lr_schedule():
-    config = TrainConfig(roots=("x",), output_dir="y", steps=100, warmup_steps=10, min_lr_ratio=0.1)
+    config = TrainConfig(
+        data=DataSettings(roots=("x",)),
+        run=RunSettings(output_dir="y"),
+        optim=OptimSettings(steps=100, warmup_steps=10, min_lr_ratio=0.1),
+    )
     assert lr_factor(0, config) == pytest.approx(0.1)
     assert lr_factor(9, config) == pytest.approx(1.0)
     assert lr_factor(100, config) == pytest.approx(0.1)
@@ -196,9 +209,57 @@ def test_cli_train_and_bad_input(tmp_path, capsys):
     assert main(["train", str(photos), "-o", str(tmp_path / "run"), "--resume", "--steps", "3",
                  "--no-progress"]) == 0
     assert "step 3/3" in capsys.readouterr().out
-    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["config"]["crop_size"] == 32
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["config"]["model"]["crop_size"] == 32
     assert main(["train", str(tmp_path / "missing"), "-o", str(tmp_path / "r2")]) == 1
     assert "missing" in capsys.readouterr().err
+
+
+def test_config_dict_forms():
+    """to_dict is nested by concern; from_dict reads it, the flat form of older runs, or a mix."""
+    nested = TrainConfig(
+        data=DataSettings(roots=("x",), mask_kinds=["box"]),
+        run=RunSettings(output_dir="y", seed=3),
+        model=ModelShape(crop_size=64, block_out_channels=[32, 64]),
+        optim=OptimSettings(steps=7),
+    )
+    data = nested.to_dict()
+    assert set(data) == {"model", "data", "optim", "distill", "export", "run"}
+    assert data["model"]["block_out_channels"] == (32, 64) and data["optim"]["steps"] == 7
+    assert TrainConfig.from_dict(data) == nested
+    flat = {k: v for section in data.values() for k, v in section.items()}
+    assert len(flat) == 40  # the 41 fields of the flat TrainConfig, less the never-filled `extra`
+    assert TrainConfig.from_dict(flat) == nested
+    # Flat keys override the saved sections (how `train --resume --steps N` applies flags).
+    assert TrainConfig.from_dict({**data, "steps": 9}).optim.steps == 9
+    with pytest.raises(InvalidArgumentError, match="crop_size 30 must be a multiple"):
+        TrainConfig.from_dict({**flat, "crop_size": 30})
+    with pytest.raises(InvalidArgumentError, match="no training data"):
+        DataSettings(roots=())
+
+
+def test_a_checkpoint_with_the_old_flat_config_resumes(tmp_path, capsys):
+    """Runs saved before the config was nested (a flat dict) resume with their settings."""
+    photos = _photos(tmp_path / "photos")
+    run = tmp_path / "run"
+    assert main(["train", str(photos), "-o", str(run), "--crop", "32", "--widths", "32,64",
+                 "--batch-size", "2", "--masks", "box", "--no-progress", "--steps", "2"]) == 0
+    state = load_checkpoint(run / "checkpoint.pt")
+    state["config"] = {k: v for section in state["config"].values() for k, v in section.items()}
+    torch.save(state, run / "checkpoint.pt")
+    capsys.readouterr()
+    assert main(["train", str(photos), "-o", str(run), "--resume", "--steps", "3",
+                 "--no-progress"]) == 0
+    assert "step 3/3" in capsys.readouterr().out
+    saved = load_checkpoint(run / "checkpoint.pt")["config"]
+    assert saved["model"]["crop_size"] == 32 and tuple(saved["model"]["block_out_channels"]) == (32, 64)
+    assert saved["data"]["mask_kinds"] == ("box",) and saved["optim"]["batch_size"] == 2
+    # The old flat form still guards the model fields.
+    state = load_checkpoint(run / "checkpoint.pt")
+    state["config"] = {k: v for section in state["config"].values() for k, v in section.items()}
+    torch.save(state, run / "checkpoint.pt")
+    config = TrainConfig.from_dict({**state["config"], "block_out_channels": (32, 32), "steps": 4})
+    with pytest.raises(CheckpointError, match=r"another model config \(block_out_channels"):
+        train(config, resume=True, progress=False)
 
 
 def _free_port() -> int:

@@ -31,11 +31,11 @@ if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
 webdriver = pytest.importorskip("selenium.webdriver", reason="the browser tests need selenium")
 pytest.importorskip("uvicorn", reason="the web editor needs the web extra")
 
+from helpers import web_scene as make_scene  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
-from web.webtools import make_scene  # noqa: E402
 
 from moebius_video.synthetic import SyntheticScene, write_scene_clip  # noqa: E402
 from moebius_video.web.app import EditorConfig, create_app  # noqa: E402

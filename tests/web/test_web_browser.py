@@ -203,12 +203,15 @@ def test_mark_track_correct_remove_in_the_browser(browser: Any, server: WebServe
     assert _json(api)["timeline"]["ready"]
 
     # remove (the fast fill), watch the progress, get before/after
+    # the page enables Remove once it has seen the tracking end
+    _wait("the Remove button", lambda: d.find_element(By.ID, "remove").is_enabled()
+          and "tracked" in text("track-state"))
     Select(d.find_element(By.ID, "fill")).select_by_value("telea")
     d.find_element(By.ID, "remove").click()
     def removed() -> bool:
         job = _json(api)["job"]
         assert job["state"] in ("running", "done"), job
-        return job["state"] == "done"
+        return job["kind"] == "remove" and job["state"] == "done"
 
     _wait("the removal", removed, timeout=300)
     try:

@@ -550,9 +550,10 @@ class LiveEngine:
                 t0 = now()
                 frame = item.captured.frame
                 mask = tracked(frame.image)
-                if mask is not None:
+                if mask is not None and mask.any():
                     # Dilated here, and the filler's work that needs no earlier fill done
-                    # here too: the fill stage, the slowest, gets lighter.
+                    # here too: the fill stage, the slowest, gets lighter. A frame without
+                    # an object passes through untouched: latency is spent on what is seen.
                     item.mask = step.prepare(frame.index, frame.image, mask)
                 timer.add(now() - t0)
                 if not out.put(item):

@@ -114,6 +114,12 @@ class TemporalFillConfig:
             their mean weighted by 1/(age+1) instead of the nearer one alone (measured on
             the 10 dev clips at 432x240: +0.15 dB with other clips' masks, +0.34 dB with
             pasted objects, and less flicker).
+        future_block: Offline, the future memories of this many consecutive frames are
+            built in one backward pass over ``lookahead + future_block - 1`` following
+            frames (the filler asks for that many), each frame's memory a snapshot of the
+            pass: about ``1 + (lookahead - 1) / future_block`` canvas warps a frame instead
+            of ``lookahead``. Content more than ``lookahead`` frames ahead is not used, so
+            the result does not depend on it (1 = rebuild every frame).
         flow: Background-motion settings.
     """
 
@@ -125,6 +131,7 @@ class TemporalFillConfig:
     max_mismatch: float | None = None
     interpolation: int = cv2.INTER_LINEAR
     blend_both: bool = True
+    future_block: int = 8
     flow: BackgroundFlowConfig = field(default_factory=BackgroundFlowConfig)
 
     def __post_init__(self) -> None:
@@ -136,6 +143,12 @@ class TemporalFillConfig:
             raise InvalidArgumentError(f"max_age_moving must be in 1..250, got {self.max_age_moving}")
         if self.static_motion < 0:
             raise InvalidArgumentError(f"static_motion must be >= 0, got {self.static_motion}")
+        if not 1 <= self.future_block <= 64:
+            raise InvalidArgumentError(f"future_block must be in 1..64, got {self.future_block}")
+        if self.lookahead + self.future_block > 250:
+            raise InvalidArgumentError(
+                f"lookahead + future_block must be at most 250, got {self.lookahead + self.future_block}"
+            )
         if self.flow.flow_size < 16:
             raise InvalidArgumentError(f"flow.flow_size must be >= 16, got {self.flow.flow_size}")
 
@@ -267,7 +280,9 @@ class TemporalFiller(Filler):
         if flow_size is not None:
             config = dataclasses.replace(config, flow=dataclasses.replace(config.flow, flow_size=int(flow_size)))
         self.config = config
-        self.lookahead = config.lookahead
+        #: Following frames :meth:`fill` asks for (the engine hands that many): the window
+        #: plus what one backward pass shares between ``future_block`` frames.
+        self.lookahead = config.lookahead + config.future_block - 1 if config.lookahead else 0
         self.spatial = spatial if spatial is not None else OpenCVFiller("telea")
         self.reset()
 
@@ -284,6 +299,9 @@ class TemporalFiller(Filler):
         self._low: dict[int, LowResFrame] = {}
         self._pairs: dict[int, PairFlow] = {}
         self._memory: Memory | None = None
+        #: Offline: future memories built ahead, by frame index (at most ``future_block``).
+        self._future: dict[int, Memory] = {}
+        self._pass: Memory | None = None
         # Filled by ``prepare`` (possibly in another thread), consumed by ``fill``: deque's
         # append and popleft are atomic, everything else is confined to one side.
         self._prepared: deque[tuple[int, LowResFrame, PairFlow | None]] = deque()
@@ -294,7 +312,11 @@ class TemporalFiller(Filler):
 
     def buffer_sizes(self) -> dict[str, int]:
         """Number of frames held in each internal buffer (bounded by ``lookahead + 2``)."""
-        return {"low_res_frames": len(self._low), "flow_pairs": len(self._pairs)}
+        return {
+            "low_res_frames": len(self._low),
+            "flow_pairs": len(self._pairs),
+            "future_memories": len(self._future),
+        }
 
     # -- motion ahead of time ------------------------------------------------------------
 
@@ -423,32 +445,72 @@ class TemporalFiller(Filler):
     def _future_memory(
         self, image: np.ndarray, mask: np.ndarray, future: Sequence[FutureFrame]
     ) -> Memory | None:
-        """Nearest-in-time future content, carried back into the current frame."""
+        """Nearest-in-time future content, carried back into the current frame.
+
+        Built by one backward pass for the next frames (see ``future_block``) and kept:
+        later frames of the block take their snapshot. Ages are relative to the frame.
+        """
         t = self._index
-        reach = 0
+        memory = self._future.pop(t, None)
+        if memory is None:
+            self._future.clear()
+            self._build_future(image, mask, future)
+            memory = self._future.pop(t, None)
+        return memory
+
+    def _build_future(
+        self, image: np.ndarray, mask: np.ndarray, future: Sequence[FutureFrame]
+    ) -> None:
+        """Backward pass from the farthest given frame to the current one ``t``.
+
+        The pass memory holds, per pixel, the nearest-in-time content of the frames after
+        the one it stands at (ages counted from ``t``); its state at frames ``t .. t+B-1``
+        is kept as their future memories, each with ages shifted to its own frame. ``B`` is
+        ``future_block``, or, when fewer frames than :attr:`lookahead` are given (the end of
+        the stream), every frame left up to that.
+        """
+        t = self._index
+        window = self.config.lookahead
+        n = len(future)
+        if n == 0:
+            return
         for k, frame in enumerate(future, start=1):
             self._low_res(t + k, frame.image, frame.mask)
+        # Fewer frames than asked for means the stream ends there: every frame up to the
+        # end then has all the future it will ever have.
+        block = min(self.config.future_block, n + 1 if n < self.lookahead else n - window + 1)
+        assert self._shape is not None
+        if self._pass is None or self._pass.canvas.shape[:2] != self._shape:
+            self._pass = Memory.empty(*self._shape)
+        memory = self._pass
+        memory.forget()
+        last = future[n - 1]
+        memory.observe(last.image, ~last.mask, n)
+        for k in range(n, 0, -1):
+            # ``memory`` stands at frame t+k; bring it to t+k-1.
             pair = self._pair(t + k - 1)
             if pair.cut or not pair.known:
-                break
-            reach = k
-        if reach == 0:
-            return None
-        assert self._shape is not None
-        memory = Memory.empty(*self._shape)
-        last = future[reach - 1]
-        memory.observe(last.image, ~last.mask, reach)
-        for k in range(reach, 0, -1):
-            pair = self._pairs[t + k - 1]
-            assert pair.ok_a is not None
-            self._advance(memory, pair, pair.to_b, pair.ok_a, age_step=0)
-            if k - 1 >= 1:
-                frame = future[k - 2]
-                memory.match_exposure(frame.image, ~frame.mask, k)
-                memory.observe(frame.image, ~frame.mask, k - 1)
+                memory.forget()  # nothing beyond a cut (or unknown motion) is carried back
             else:
-                memory.match_exposure(image, ~mask, 1)
-        return memory
+                assert pair.ok_a is not None
+                self._advance(memory, pair, pair.to_b, pair.ok_a, age_step=0)
+            here_image, here_mask = (image, mask) if k == 1 else (future[k - 2].image, future[k - 2].mask)
+            memory.match_exposure(here_image, ~here_mask, k)
+            if k - 1 < block:
+                self._future[t + k - 1] = self._snapshot(memory, k - 1)
+            if k > 1:
+                memory.observe(here_image, ~here_mask, k - 1)
+
+    def _snapshot(self, memory: Memory, shift: int) -> Memory:
+        """A copy of the pass ``memory`` standing at frame ``t + shift``, its ages made
+        relative to that frame (content beyond the window is dropped)."""
+        age = cv2.subtract(memory.age, shift) if shift else memory.age.copy()
+        canvas = memory.canvas.copy()
+        stale = cv2.compare(age, self.config.lookahead, cv2.CMP_GT)
+        canvas[..., 3][stale > 0] = 0
+        exposure = np.zeros_like(memory.exposure)
+        exposure[: exposure.shape[0] - shift] = memory.exposure[shift:]
+        return Memory(canvas, age, static=memory.static, exposure=exposure)
 
     def _check_future(self, future: Sequence[FutureFrame], shape: tuple[int, ...]) -> None:
         for i, frame in enumerate(future):
@@ -558,6 +620,8 @@ class TemporalFiller(Filler):
 
         memory.observe(image, ~mask, 0)
         self._index = t + 1
+        for key in [k for k in self._future if k <= t]:
+            del self._future[key]
         for key in [k for k in self._low if k < t]:
             del self._low[key]
         for key in [k for k in self._pairs if k < t - 1]:
@@ -577,6 +641,8 @@ class OfflineTemporalFiller(TemporalFiller):
         lookahead: Future frames used (default 8).
         flow_size: Long side of the flow resolution (default 432).
         spatial: Filler for what no frame showed (default: Telea).
+        future_block: Overrides ``config.future_block`` when given (frames whose future
+            memories share one backward pass; 1 = rebuild every frame).
     """
 
     name = "temporal-offline"
@@ -588,12 +654,15 @@ class OfflineTemporalFiller(TemporalFiller):
         lookahead: int | None = None,
         flow_size: int | None = None,
         spatial: Filler | None = None,
+        future_block: int | None = None,
     ) -> None:
         if config is None:
             lookahead = 8 if lookahead is None else lookahead
             flow_size = 432 if flow_size is None else flow_size
         elif lookahead is None and config.lookahead == 0:
             lookahead = 8
+        if future_block is not None:
+            config = dataclasses.replace(config or TemporalFillConfig(), future_block=int(future_block))
         super().__init__(config, lookahead=lookahead, flow_size=flow_size, spatial=spatial)
 
 

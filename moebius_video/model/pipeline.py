@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -264,6 +265,19 @@ def load_network(
     return network.to(device=device or "cpu", dtype=dtype or torch.float32).eval()
 
 
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of a ``B, C, H, W`` tensor (edges replicated)."""
+    radius = max(1, int(3 * sigma + 0.5))
+    taps = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    kernel = torch.exp(-(taps**2) / (2 * sigma * sigma))
+    kernel = kernel / kernel.sum()
+    c = x.shape[1]
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"),
+                 kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"),
+                    kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
 # ---------------------------------------------------------------------------- the pipeline
 class MoebiusInpaintingPipeline:
     """Removes the masked content of images with the Moebius latent-diffusion network.
@@ -283,6 +297,12 @@ class MoebiusInpaintingPipeline:
         masked_fill: What the masked-image input holds in the hole: ``"zeros"`` (the
             reference) or ``"pushpull"`` (a smooth interpolation of the surroundings; what
             ``moebius-tiny`` was trained with). A property of the weights, saved with them.
+        correction_blur: With ``masked_fill="pushpull"``: the decoded crop's difference
+            from that push-pull input (the network's correction) is smoothed by a Gaussian of
+            this width (model-size pixels) before the paste; 0 = off (the reference). The
+            pixel-unshuffle latent of the small models turns each latent position into a
+            4x4 pixel block, and their corrections showed those blocks at the hole's edges;
+            saved with the weights (``moebius-tiny``: 3, measured in its model card).
     """
 
     def __init__(
@@ -295,6 +315,7 @@ class MoebiusInpaintingPipeline:
         feather: float = 3.0,
         defaults: dict[str, Any] | None = None,
         masked_fill: str = "zeros",
+        correction_blur: float = 0.0,
     ) -> None:
         if vae.config.latent_channels != network.config.latent_channels:
             raise InvalidArgumentError(
@@ -312,6 +333,11 @@ class MoebiusInpaintingPipeline:
                 f"masked_fill must be one of {MASKED_FILLS}, got {masked_fill!r}"
             )
         self.masked_fill = masked_fill
+        if not (math.isfinite(correction_blur) and correction_blur >= 0):
+            raise InvalidArgumentError(f"correction_blur must be >= 0, got {correction_blur!r}")
+        if correction_blur > 0 and masked_fill != "pushpull":
+            raise InvalidArgumentError("correction_blur needs masked_fill='pushpull' (the base it smooths against)")
+        self.correction_blur = float(correction_blur)
         #: Transfer layer (:meth:`enable_transfers`); ``None`` = plain ``.to()`` copies.
         self.transfers: Any | None = None
 
@@ -481,6 +507,8 @@ class MoebiusInpaintingPipeline:
         pipeline_kwargs.setdefault("defaults", defaults)
         if "masked_fill" in inputs:
             pipeline_kwargs.setdefault("masked_fill", inputs["masked_fill"])
+        if "correction_blur" in inputs:
+            pipeline_kwargs.setdefault("correction_blur", float(inputs["correction_blur"]))
         return cls(network, vae_model, scheduler, **pipeline_kwargs)
 
     def save_pretrained(
@@ -517,6 +545,8 @@ class MoebiusInpaintingPipeline:
             index[DEFAULTS_KEY] = dict(self.defaults)
         if self.masked_fill != "zeros":
             index[INPUT_KEY] = {"masked_fill": self.masked_fill}
+            if self.correction_blur > 0:
+                index[INPUT_KEY]["correction_blur"] = self.correction_blur
         (root / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
         config = {"_class_name": "MoebiusNetwork", **network.config.to_dict()}
         (root / "unet" / "config.json").write_text(json.dumps(config, indent=2) + "\n")
@@ -710,8 +740,11 @@ class MoebiusInpaintingPipeline:
             if output_type != "latent" and active:
                 decoded = self.vae.decode(
                     (final[active] / self.vae.config.scaling_factor).to(self.vae.dtype)
-                ).sample
-                decoded = ((decoded.float() + 1) / 2).clamp(0, 1)
+                ).sample.float()
+                if self.correction_blur > 0:
+                    base = masked_input(pixels, mask, self.masked_fill).float()
+                    decoded = base + _gaussian_blur(decoded - base, self.correction_blur)
+                decoded = ((decoded + 1) / 2).clamp(0, 1)
         if ctx is not None and ctx.is_cuda:
             # The returned latents are used on the caller's stream: order it after ours.
             caller = torch.cuda.current_stream(ctx.device)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -191,3 +192,4 @@ def test_local_ray_is_quiet_and_shut_down_on_ctrl_c(tmp_path: Path, clip_factory
     while _ray_processes(ray_tmp) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _ray_processes(ray_tmp) == []
+    shutil.rmtree(ray_tmp, ignore_errors=True)  # the session's logs

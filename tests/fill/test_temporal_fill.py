@@ -180,9 +180,12 @@ def test_spatial_filler_is_pluggable() -> None:
 def test_registry() -> None:
     assert get_filler("temporal").lookahead == 0
     offline = get_filler("temporal-offline")
-    assert isinstance(offline, OfflineTemporalFiller) and offline.lookahead == 8
+    assert isinstance(offline, OfflineTemporalFiller) and offline.config.lookahead == 8
+    # It asks for the window plus what one backward pass shares between frames.
+    assert offline.lookahead == 8 + offline.config.future_block - 1
     assert offline.config.flow.flow_size == 432
-    assert get_filler("temporal-offline", lookahead=3).lookahead == 3
+    assert get_filler("temporal-offline", lookahead=3).config.lookahead == 3
+    assert get_filler("temporal-offline", lookahead=3, future_block=1).lookahead == 3
     assert get_filler("temporal", flow_size=128).config.flow.flow_size == 128
 
 
@@ -234,3 +237,26 @@ def test_offline_blends_past_and_future_by_age(blend: bool) -> None:
         assert np.abs(inner - 120).max() <= 2
     else:
         assert np.all(inner == inner.flat[0]) and inner.flat[0] in (60, 180)
+
+
+def test_future_memory_built_once_per_block_matches_per_frame_rebuild() -> None:
+    """One backward pass serves ``future_block`` frames: ~2 canvas warps a frame instead of
+    ``lookahead``, and the fill matches the per-frame rebuild (``future_block=1``)."""
+    clean, seen, masks = panning_scene(24, pan=3, speed=4)
+    results, warps = {}, {}
+    for block in (1, 8):
+        filler = OfflineTemporalFiller(lookahead=8, flow_size=160, future_block=block)
+        calls = []
+        real_warp = filler._warp
+        filler._warp = lambda memory, flow, ok, _w=real_warp, _c=calls: (_c.append(1), _w(memory, flow, ok))[1]
+        results[block] = run_filler(filler, seen, masks)
+        warps[block] = len(calls)
+        assert filler.buffer_sizes()["future_memories"] <= block
+    # The past memory warps once a frame; the future memories add 8 a frame (block 1)
+    # against (8 + 8 - 1) / 8 (block 8).
+    assert warps[8] < 0.4 * warps[1], warps
+    p1 = hole_psnr(results[1], clean, masks, slice(None))
+    p8 = hole_psnr(results[8], clean, masks, slice(None))
+    assert abs(p8 - p1) < 0.5, (p1, p8)
+    for r1, r8, m in zip(results[1], results[8], masks):
+        assert (r1.image[~m] == r8.image[~m]).all()

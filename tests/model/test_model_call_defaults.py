@@ -110,3 +110,53 @@ def test_bad_saved_default_is_checked(tiny_pipeline):
     tiny_pipeline.defaults = {"num_inference_steps": 0}
     with pytest.raises(InvalidArgumentError, match="num_inference_steps"):
         tiny_pipeline(np.zeros((16, 16, 3), np.uint8), np.ones((16, 16), np.uint8))
+
+
+def test_correction_blur_smooths_the_block_grid_and_round_trips(tmp_path):
+    """The pixel-unshuffle latent makes each correction a 4x4 block; the shipped model's
+    blur removes the steps between blocks, keeps the output outside the hole, and is saved
+    with the model."""
+    from moebius_video.errors import InvalidArgumentError
+    from moebius_video.model import MoebiusConfig, MoebiusNetwork
+    from moebius_video.model.latent import PixelUnshuffleLatent
+
+    rng = np.random.default_rng(0)
+    coarse = rng.integers(40, 220, (8, 8, 3)).astype(np.uint8)
+    image = np.array(Image.fromarray(coarse).resize((128, 128), Image.BICUBIC))
+    mask = np.zeros((128, 128), np.uint8)
+    mask[32:96, 32:96] = 255  # the 128-px frame is the model's crop, pixel for pixel
+    shipped = MoebiusInpaintingPipeline.from_pretrained("moebius-tiny")
+    assert shipped.correction_blur == 3.0
+
+    def run(blur: float) -> np.ndarray:
+        shipped.correction_blur = blur
+        out = shipped(image, mask, generator=torch.Generator().manual_seed(0), output_type="np")
+        return out.images[0].astype(np.float64) * 255
+
+    def block_steps(out: np.ndarray) -> float:
+        """Mean jump across the 4-px block boundaries inside the hole, over the mean jump
+        between neighbours within the blocks."""
+        dx = np.abs(np.diff(out[40:88, 40:88], axis=1)).mean(axis=(0, 2))
+        boundary = np.arange(len(dx)) % 4 == 3
+        return float(dx[boundary].mean() / max(dx[~boundary].mean(), 1e-6))
+
+    sharp, smooth = run(0.0), run(3.0)
+    assert block_steps(sharp) > 1.5, block_steps(sharp)  # the grid is there without it
+    assert block_steps(smooth) < 0.7 * block_steps(sharp)
+    assert (np.rint(smooth[mask == 0]) == image[mask == 0]).all()
+
+    torch.manual_seed(0)
+    config = MoebiusConfig(
+        sample_size=8, in_channels=97, out_channels=48, block_out_channels=(32, 64),
+        cross_attention_dim=40, encoder_hid_dim=72,
+    )
+    network = MoebiusNetwork(config).eval()
+    pipe = MoebiusInpaintingPipeline(network, PixelUnshuffleLatent(4), masked_fill="pushpull",
+                                     correction_blur=2.0)
+    pipe.save_pretrained(tmp_path / "m")
+    assert MoebiusInpaintingPipeline.from_pretrained(tmp_path / "m").correction_blur == 2.0
+    with pytest.raises(InvalidArgumentError, match="correction_blur"):
+        MoebiusInpaintingPipeline(network, PixelUnshuffleLatent(4), correction_blur=1.0)  # zeros fill
+    with pytest.raises(InvalidArgumentError, match="correction_blur"):
+        MoebiusInpaintingPipeline(network, PixelUnshuffleLatent(4), masked_fill="pushpull",
+                                  correction_blur=-1.0)

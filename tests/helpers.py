@@ -539,3 +539,16 @@ class SlowFiller(Filler):
 def live_threads() -> list[str]:
     # is_alive(): a thread whose join() was cut by Ctrl-C can stay listed after it ended.
     return [t.name for t in threading.enumerate() if t.name.startswith("live:") and t.is_alive()]
+
+
+def web_scene(width: int = 160, height: int = 96, frames: int = 24) -> SyntheticScene:
+    """The web editor tests' scene: a moving object over 10 % of the frame."""
+    return SyntheticScene(SceneConfig(width=width, height=height, num_frames=frames,
+                                      object_fraction=0.1, pan_speed=1.0))
+
+
+def mask_png(mask: np.ndarray) -> bytes:
+    """An ``H, W`` bool mask as the PNG (0/255) the web editor's page sends."""
+    ok, data = cv2.imencode(".png", mask.astype(np.uint8) * 255)
+    assert ok
+    return data.tobytes()

@@ -247,7 +247,7 @@ def test_remove_with_pushpull_spatial_and_filler_options(clip, tmp_path: Path, c
     assert code == 0, err
     assert len(list((tmp_path / "a").glob("*.png"))) == 8
     code, _, err = _run(["remove", str(video), "--masks", str(masks),
-                         "--fill", "temporal:spatial=pushpull", "-o", str(tmp_path / "b") + "/"], capsys)
+                         "--fill", "temporal-offline:spatial=pushpull", "-o", str(tmp_path / "b") + "/"], capsys)
     assert code == 0, err
     for a, b in zip(sorted((tmp_path / "a").glob("*.png")), sorted((tmp_path / "b").glob("*.png")), strict=True):
         np.testing.assert_array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))

@@ -12,7 +12,8 @@ import av
 import cv2
 import numpy as np
 import pytest
-from web.webtools import BASE, make_scene, png
+from helpers import mask_png as png
+from helpers import web_scene as make_scene
 
 import tracking
 from moebius_video.cli import main as cli_main
@@ -389,7 +390,7 @@ def test_only_its_own_files_and_guarded_requests(make_api, clip, tmp_path) -> No
     r = api.c.post("/api/sessions", json={"path": str(clip)},
                    headers={"origin": "http://attacker.example"})
     assert r.status_code == 403 and "another site" in r.json()["error"]
-    r = api.c.post("/api/sessions", json={"path": str(clip)}, headers={"origin": BASE})
+    r = api.c.post("/api/sessions", json={"path": str(clip)}, headers={"origin": str(api.c.base_url).rstrip("/")})
     assert r.status_code == 200
     sid = r.json()["id"]
     # bounded bodies

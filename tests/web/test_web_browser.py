@@ -31,11 +31,11 @@ if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
 webdriver = pytest.importorskip("selenium.webdriver", reason="the browser tests need selenium")
 pytest.importorskip("uvicorn", reason="the web editor needs the web extra")
 
+from helpers import web_scene as make_scene  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
-from web.webtools import make_scene  # noqa: E402
 
 from moebius_video.synthetic import SyntheticScene, write_scene_clip  # noqa: E402
 from moebius_video.web.app import EditorConfig, create_app  # noqa: E402
@@ -203,12 +203,15 @@ def test_mark_track_correct_remove_in_the_browser(browser: Any, server: WebServe
     assert _json(api)["timeline"]["ready"]
 
     # remove (the fast fill), watch the progress, get before/after
+    # the page enables Remove once it has seen the tracking end
+    _wait("the Remove button", lambda: d.find_element(By.ID, "remove").is_enabled()
+          and "tracked" in text("track-state"))
     Select(d.find_element(By.ID, "fill")).select_by_value("telea")
     d.find_element(By.ID, "remove").click()
     def removed() -> bool:
         job = _json(api)["job"]
         assert job["state"] in ("running", "done"), job
-        return job["state"] == "done"
+        return job["kind"] == "remove" and job["state"] == "done"
 
     _wait("the removal", removed, timeout=300)
     try:

@@ -8,7 +8,7 @@ const EDGE = { key: "#ffc53d", tracked: "#ffffff", stale: "#8a8f9c" };
 const S = {
   cfg: null, sid: null, info: null, frame: 0, timeline: null, job: null,
   img: null, resultImg: null, mask: null, maskKind: null, loadToken: 0,
-  drag: null, playing: false, heartbeatTimer: null, lost: false,
+  drag: null, playing: false, heartbeatTimer: null, lost: false, waitingFor: null,
 };
 
 // ---------------------------------------------------------------- messages and API
@@ -31,10 +31,15 @@ async function api(method, url, body, { raw = false, type = null } = {}) {
     opts.headers["Content-Type"] = "application/json";
   }
   let response;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 60000);
+  opts.signal = abort.signal;
   try {
     response = await fetch(url, opts);
   } catch (e) {
     throw new Error("the editor's server does not answer (was it stopped?)");
+  } finally {
+    clearTimeout(timer);
   }
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
@@ -472,19 +477,28 @@ function timelineSeek(e) {
 
 // ---------------------------------------------------------------- jobs
 
-async function startTrack() {
+// A job's state always comes from polling: the answer to the POST that starts it only
+// speeds that up (so a lost or late answer cannot leave the page behind).
+async function startJob(what, body) {
+  const before = S.job ? S.job.id : 0;
+  S.waitingFor = before;
+  startPolling();
   try {
-    const data = await api("POST", sessionUrl("/track"), { tracker: $("tracker").value });
-    S.job = data.job; updateJobUi(); startPolling();
-  } catch (e) { say(e.message); }
+    const data = await api("POST", sessionUrl(`/${what}`), body);
+    if (!S.job || data.job.id >= S.job.id) { S.job = data.job; updateJobUi(); }
+  } catch (e) {
+    S.waitingFor = null;
+    say(e.message);
+  }
 }
 
-async function startRemove() {
-  try {
-    const dilate = parseInt($("dilate").value, 10);
-    const data = await api("POST", sessionUrl("/remove"), { fill: $("fill").value, dilate: isNaN(dilate) ? null : dilate });
-    S.job = data.job; updateJobUi(); startPolling();
-  } catch (e) { say(e.message); }
+function startTrack() {
+  return startJob("track", { tracker: $("tracker").value });
+}
+
+function startRemove() {
+  const dilate = parseInt($("dilate").value, 10);
+  return startJob("remove", { fill: $("fill").value, dilate: isNaN(dilate) ? null : dilate });
 }
 
 async function cancelJob() {
@@ -517,6 +531,11 @@ async function poll(round) {
   }
   if (round !== pollRound) return;
   const before = S.timeline ? S.timeline.states[S.frame] : null;
+  if (S.waitingFor !== null && S.waitingFor !== undefined) {
+    // A job is being started: the previous one's final state is not news.
+    if (data.job && data.job.id > S.waitingFor) S.waitingFor = null;
+    else { S.timeline = data.timeline; drawTimeline(); return; }
+  }
   S.job = data.job; S.timeline = data.timeline;
   updateJobUi(); drawTimeline();
   const finished = !S.job || S.job.state !== "running";

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import av.error
 import cv2
 import numpy as np
 import torch
@@ -552,3 +554,38 @@ def mask_png(mask: np.ndarray) -> bytes:
     ok, data = cv2.imencode(".png", mask.astype(np.uint8) * 255)
     assert ok
     return data.tobytes()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def connect_mpegts_sender(
+    port: int, width: int, height: int, fps: int, options: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[Any, Any]:
+    """Open an H.264 MPEG-TS sender to ``tcp://127.0.0.1:port``, retrying until it listens.
+
+    PyAV connects when the header is written, so the receiver may not be up yet.
+
+    Returns:
+        ``(container, stream)``, with encoding started; the caller closes the container.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        container = av.open(f"tcp://127.0.0.1:{port}", "w", format="mpegts", timeout=5)
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.options = {"preset": "ultrafast", "tune": "zerolatency",
+                                        **(options or {})}
+        try:
+            container.start_encoding()
+            return container, stream
+        except (av.error.FFmpegError, OSError):
+            container.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

@@ -3,7 +3,6 @@ the command says how its input ended; the end of a file is a normal end."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
@@ -11,15 +10,10 @@ from pathlib import Path
 import av
 import av.error
 import numpy as np
+from helpers import connect_mpegts_sender, free_port
 
 from moebius_video.cli import main
 from moebius_video.synthetic import SceneConfig, SyntheticScene
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _images(count: int) -> list[np.ndarray]:
@@ -32,20 +26,7 @@ def _send_then_die(port: int, images: list[np.ndarray], errors: list[BaseExcepti
     """Stream MPEG-TS over TCP, then close the connection with no end marker (a sender
     that died); the receiver listens."""
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            container = av.open(f"tcp://127.0.0.1:{port}", "w", format="mpegts", timeout=5)
-            stream = container.add_stream("libx264", rate=50)
-            stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
-            stream.codec_context.options = {"preset": "ultrafast", "tune": "zerolatency"}
-            try:
-                container.start_encoding()
-                break
-            except (av.error.FFmpegError, OSError):
-                container.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        container, stream = connect_mpegts_sender(port, 160, 96, 50)
         with container:
             for i, image in enumerate(images):
                 frame = av.VideoFrame.from_ndarray(image, format="rgb24")
@@ -60,7 +41,7 @@ def _send_then_die(port: int, images: list[np.ndarray], errors: list[BaseExcepti
 
 
 def test_a_sender_that_dies_is_retried_then_an_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    port = _free_port()
+    port = free_port()
     errors: list[BaseException] = []
     sender = threading.Thread(target=_send_then_die, args=(port, _images(15), errors), daemon=True)
     sender.start()
@@ -79,7 +60,7 @@ def test_a_sender_that_dies_is_retried_then_an_error(tmp_path: Path, capsys) -> 
 
 
 def test_no_reconnect_on_end_makes_that_end_normal_and_says_so(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    port = _free_port()
+    port = free_port()
     errors: list[BaseException] = []
     sender = threading.Thread(target=_send_then_die, args=(port, _images(10), errors), daemon=True)
     sender.start()

@@ -21,18 +21,13 @@ import av
 import av.error
 import numpy as np
 import pytest
+from helpers import connect_mpegts_sender, free_port
 
 from moebius_video.cli import live as live_cli
 from moebius_video.engine.live import LiveConfig, LiveStats, run_live
 from moebius_video.errors import VideoDecodeError, VideoOpenError
 from moebius_video.io.capture import FakeCapture, StreamCapture
 from moebius_video.io.stream_out import AVStreamSink
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,21 +43,7 @@ def _send(port: int, images: list[np.ndarray], fps: int, errors: list[BaseExcept
     """Connect (retrying until the receiver listens) and stream ``images`` as MPEG-TS."""
     try:
         h, w = images[0].shape[:2]
-        deadline = time.monotonic() + 10
-        while True:  # PyAV connects when the header is written: retry until it listens
-            container = av.open(f"tcp://127.0.0.1:{port}", "w", format="mpegts", timeout=5)
-            stream = container.add_stream("libx264", rate=fps)
-            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            stream.codec_context.options = {"preset": "ultrafast", "tune": "zerolatency",
-                                            "crf": "18"}
-            try:
-                container.start_encoding()
-                break
-            except (av.error.FFmpegError, OSError):
-                container.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        container, stream = connect_mpegts_sender(port, w, h, fps, {"crf": "18"})
         with container:
             for i, image in enumerate(images):
                 frame = av.VideoFrame.from_ndarray(image, format="rgb24")
@@ -86,7 +67,7 @@ def test_tcp_loopback_stream_removes_the_object(tmp_path: Path, h, capsys, mode:
     images = [scene.frame(i).image for i in range(30)]
     ys, xs = np.nonzero(scene.frame(0).mask)
     box = f"{xs.min()},{ys.min()},{xs.max() - xs.min() + 1},{ys.max() - ys.min() + 1}"
-    port = _free_port()
+    port = free_port()
     errors: list[BaseException] = []
     sender = threading.Thread(target=_send, args=(port, images, 50, errors), daemon=True)
     sender.start()
@@ -129,7 +110,7 @@ def test_tcp_stream_that_stalls_reconnects_then_exits_with_a_clear_error(
 ) -> None:
     scene = h.tiny_scene(15, width=160, height=96)
     images = [scene.frame(i).image for i in range(15)]
-    port = _free_port()
+    port = free_port()
     errors: list[BaseException] = []
     hold = threading.Event()
     sender = threading.Thread(target=_send, args=(port, images, 50, errors, hold), daemon=True)

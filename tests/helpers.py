@@ -589,3 +589,20 @@ def connect_mpegts_sender(
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+class InterruptingFiller(Filler):
+    """A grey fill that raises KeyboardInterrupt (a Ctrl-C) on its 4th frame."""
+
+    name = "interrupting"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def fill(self, image, mask, *, future=()):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.calls == 4:
+            raise KeyboardInterrupt
+        out = image.copy()
+        out[mask] = 128
+        return FillResult(out)

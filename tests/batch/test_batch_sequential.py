@@ -9,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import read_video
+from helpers import InterruptingFiller, read_video
 
 from moebius_video.batch import BatchConfig, BatchJob, load_report, run_batch
 from moebius_video.cli import main
 from moebius_video.engine.remove import MaskInput, RemoveConfig
 from moebius_video.errors import OutputError
-from moebius_video.fill import Filler, FillResult
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -72,23 +71,6 @@ def test_folder_mode_end_to_end(tmp_path: Path, clip_factory, capsys: pytest.Cap
     assert code == 0 and "2 skipped" in stdout
 
 
-class _InterruptingFiller(Filler):
-    """Telea-like grey fill that raises KeyboardInterrupt (a Ctrl-C) on its 4th frame."""
-
-    name = "interrupting"
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def fill(self, image, mask, *, future=()):  # type: ignore[no-untyped-def]
-        self.calls += 1
-        if self.calls == 4:
-            raise KeyboardInterrupt
-        out = image.copy()
-        out[mask] = 128
-        return FillResult(out)
-
-
 def _job(folder: Path, name: str, mask: Path, out: Path, **kw: object) -> BatchJob:
     return BatchJob(input=folder / f"{name}.mp4", output=out / f"{name}.mp4",
                     masks=MaskInput(mask=mask), config=RemoveConfig(fill="telea"),
@@ -100,7 +82,7 @@ def test_ctrl_c_leaves_a_report_and_no_partial_output(tmp_path: Path, clip_facto
     clip_factory(tmp_path, "b", seed=2)
     clip_factory(tmp_path, "c", seed=3)
     out = tmp_path / "out"
-    jobs = [_job(tmp_path, "a", mask, out), _job(tmp_path, "b", mask, out, filler=_InterruptingFiller),
+    jobs = [_job(tmp_path, "a", mask, out), _job(tmp_path, "b", mask, out, filler=InterruptingFiller),
             _job(tmp_path, "c", mask, out)]
     with pytest.raises(KeyboardInterrupt):
         run_batch(jobs, out, BatchConfig(use_ray=False))

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import clip_with_masks, read_video, scene
+from helpers import InterruptingFiller, clip_with_masks, read_video, scene
 from PIL import Image
 
 from moebius_video.cli import main
-from moebius_video.fill import Filler, FillResult, register_filler
+from moebius_video.fill import register_filler
 
 
 @pytest.fixture
@@ -164,21 +164,8 @@ def test_usage_errors_exit_2(capsys) -> None:  # type: ignore[no-untyped-def]
     assert info.value.code == 2
 
 
-class _Interrupt(Filler):
-    name = "interrupt-test"
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def fill(self, image, mask, *, future=()):  # type: ignore[no-untyped-def]
-        self.calls += 1
-        if self.calls == 4:
-            raise KeyboardInterrupt
-        return FillResult(image.copy())
-
-
 def test_ctrl_c_exits_130_and_leaves_nothing(clip, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    register_filler("interrupt-test", _Interrupt)
+    register_filler("interrupt-test", InterruptingFiller)
     video, _, first = clip
     before = _leftovers(tmp_path)
     code, _, err = _run(["remove", str(video), "--mask", str(first), "-o", str(tmp_path / "o.mp4"),

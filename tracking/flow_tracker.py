@@ -34,9 +34,10 @@ on the projection of the colours on their main axis inside the object):
    the keyframe's appearance is tried (masked colour template matching, accepted only if
    the colours match too), and nothing adapts;
 7. an object going out through the border is gone (empty mask, confidence 0) once its
-   confidence falls, until it matches its keyframe again fully inside the frame (then it
-   restarts there, whatever remnant the state still carried); a remnant left behind is not
-   kept;
+   confidence falls, until it matches its keyframe again, fully inside the frame or coming
+   in through a border (the part of the keyframe's template inside the frame, matched along
+   that border, is placed frame after frame until the object is fully in); it then restarts
+   there, whatever remnant the state still carried; a remnant left behind is not kept;
 8. the mask is upsampled to the frame size; unsure pixels next to the mask (probability
    >= 0.3) are added to the returned mask only, never to the propagated state.
 """
@@ -135,6 +136,11 @@ _REDETECT_SCORE = 0.75
 _REENTRY_SCORE = 0.8
 # Re-detection: masked colour matching, the template downscaled to at most _REDETECT_SIZE px.
 _REDETECT_SIZE = 96
+# Coming back in through a border: the visible fractions of the keyframe's template tried,
+# and the least share of its shape that must be in to be matched.
+_ENTER_FRACTIONS = (0.9, 0.7, 0.5, 0.35)
+_ENTER_MIN = 0.25
+_ENTER_SLACK = 0.25
 _MIN_COMPONENT = 0.05
 _EXIT_FRACTION = 0.02
 _OUT_THRESHOLD = 0.3
@@ -532,18 +538,105 @@ class FlowTracker(MaskTracker):
             return None  # the shape matches, the colours do not: not the object
         return placed
 
+    def _enter(self, rgb: np.ndarray, extras: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Find the object coming (back) in through a border of the frame, partly visible.
+
+        For each border and each visible fraction of :data:`_ENTER_FRACTIONS`, the part of the
+        keyframe's template that would be inside the frame is matched (masked colour
+        correlation, as :meth:`_redetect`) along that border only. Returns the
+        working-resolution mask of the visible part of the keyframe's shape at the best match
+        of at least ``_REENTRY_SCORE`` whose colours match the keyframe's, else ``None``.
+        """
+        template = extras.get("anchor_rgb")
+        shape = extras.get("anchor_shape")
+        if template is None or shape is None:
+            return None
+        inside = shape > 0
+        th, tw = inside.shape
+        height, width = rgb.shape[:2]
+        total = int(np.count_nonzero(inside))
+        frame = rgb.astype(np.float32)
+        tmpl_all = template.astype(np.float32)
+        best: tuple[float, np.ndarray] | None = None
+        for fraction in _ENTER_FRACTIONS:
+            for side in ("left", "right", "top", "bottom"):
+                along_x = side in ("left", "right")
+                k = round(fraction * (tw if along_x else th))
+                if k < 4 or (along_x and th >= height) or (not along_x and tw >= width):
+                    continue
+                # the part k px deep is matched within k + slack px of the border: the object
+                # may be in by anything between two of the fractions
+                slack = round(_ENTER_SLACK * (tw if along_x else th))
+                depth = min(k + slack, width if along_x else height)
+                if side == "right":  # its left part is in, at the right border
+                    part, region = np.s_[:, :k], np.s_[:, width - depth :]
+                elif side == "left":
+                    part, region = np.s_[:, tw - k :], np.s_[:, :depth]
+                elif side == "bottom":
+                    part, region = np.s_[:k, :], np.s_[height - depth :, :]
+                else:
+                    part, region = np.s_[th - k :, :], np.s_[:depth, :]
+                weight = inside[part]
+                if np.count_nonzero(weight) < max(16, _ENTER_MIN * total):
+                    continue
+                tmpl = tmpl_all[part]
+                if float(tmpl[weight].std()) < 1.0:
+                    continue
+                w3 = cv2.merge([weight.astype(np.float32)] * 3)
+                score = cv2.matchTemplate(frame[region], tmpl, cv2.TM_CCOEFF_NORMED, mask=w3)
+                score[~np.isfinite(score)] = -1.0
+                _, value, _, loc = cv2.minMaxLoc(score)
+                if value < _REENTRY_SCORE or (best is not None and value <= best[0]):
+                    continue
+                # the whole template's origin, from where its part matched
+                if side == "right":
+                    x0, y0 = width - depth + loc[0], loc[1]
+                elif side == "left":
+                    x0, y0 = loc[0] - (tw - k), loc[1]
+                elif side == "bottom":
+                    x0, y0 = loc[0], height - depth + loc[1]
+                else:
+                    x0, y0 = loc[0], loc[1] - (th - k)
+                placed = np.zeros((height, width), bool)
+                cx0, cy0 = max(0, x0), max(0, y0)
+                cx1, cy1 = min(width, x0 + tw), min(height, y0 + th)
+                placed[cy0:cy1, cx0:cx1] = inside[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+                best = (value, placed)
+        if best is None:
+            return None
+        _log.debug("entering: best border match %.2f", best[0])
+        if self._looks_like(rgb, best[1], extras) < 0.5:
+            return None
+        return best[1]
+
+    def _find_back(
+        self, gray: np.ndarray, rgb: np.ndarray, extras: dict[str, np.ndarray], exited: bool
+    ) -> tuple[np.ndarray, bool] | None:
+        """Re-detect a lost object: ``(working-resolution mask, partly in)`` or ``None``.
+
+        After an exit through the border, the object must match its keyframe closely, fully
+        back in or coming in through a border (:meth:`_enter`): a weaker match elsewhere
+        would put the mask on the scene.
+        """
+        if not self.config.redetect:
+            return None
+        found = self._redetect(gray, extras, _REENTRY_SCORE if exited else _REDETECT_SCORE, rgb)
+        if found is not None:
+            return found, False
+        if exited:
+            part = self._enter(rgb, extras)
+            if part is not None:
+                return part, True
+        return None
+
     def _lost(
         self, state: TrackState, gray: np.ndarray, rgb: np.ndarray, extras: dict[str, np.ndarray]
     ) -> tuple[np.ndarray, TrackState]:
         """The previous mask is empty: re-detect the object, else return an empty mask."""
-        exited = bool(extras.get("exited", False))
-        # after an exit through the border the object must match its keyframe closely
-        # (fully back in): a weaker match elsewhere would put the mask on the scene
-        score = _REENTRY_SCORE if exited else _REDETECT_SCORE
-        found = self._redetect(gray, extras, score, rgb) if self.config.redetect else None
+        found = self._find_back(gray, rgb, extras, bool(extras.get("exited", False)))
         if found is None:
             return self._empty(state, gray, rgb, extras)
-        return self._placed(state, gray, rgb, extras, found)
+        return self._placed(state, gray, rgb, extras, *found)
 
     def _placed(
         self,
@@ -552,12 +645,18 @@ class FlowTracker(MaskTracker):
         rgb: np.ndarray,
         extras: dict[str, np.ndarray],
         small: np.ndarray,
+        entering: bool = False,
     ) -> tuple[np.ndarray, TrackState]:
-        """Restart from a working-resolution mask found by re-detection."""
+        """Restart from a working-resolution mask found by re-detection.
+
+        ``entering``: only part of the object is in (:meth:`_enter`); the next frame looks
+        for it again at the border, or fully in, rather than tracking the part.
+        """
         extras["soft"] = small.astype(np.float32)
         extras["ref"] = small.astype(np.float32)
         extras["ref_area"] = np.asarray(max(np.count_nonzero(small), 1), np.float64)
-        extras["exited"] = np.asarray(False)
+        extras["exited"] = np.asarray(entering)
+        extras["entering"] = np.asarray(entering)
         extras["rgb"] = rgb
         extras["velocity"] = np.zeros(2, np.float32)
         h, w = state.frame_shape
@@ -668,6 +767,14 @@ class FlowTracker(MaskTracker):
         box = mask_box(prev_mask)
         if box is None:
             return self._lost(state, gray, rgb, extras)
+        if extras.get("entering", False):
+            # coming in through a border: the keyframe's visible part is placed again, until
+            # the object is fully in (or gone again)
+            found = self._find_back(gray, rgb, extras, True)
+            if found is None:
+                extras["entering"] = np.asarray(False)
+                return self._empty(state, gray, rgb, extras)
+            return self._placed(state, gray, rgb, extras, *found)
         # 1. object translation
         velocity = extras.get("velocity", np.zeros(2, np.float32))
         shift = (
@@ -848,15 +955,16 @@ class FlowTracker(MaskTracker):
             extras["exited"] = np.asarray(True)  # no re-detection after an exit
             return self._empty(state, gray, rgb, extras)  # what is left of an exit
         lost = area < _LOST_FRACTION * anchor_area or confidence < _HOLD_BELOW
-        if cfg.redetect and lost:
-            # an object going out must match its keyframe closely (fully back in)
-            found = self._redetect(gray, extras, _REENTRY_SCORE if going else _REDETECT_SCORE, rgb)
-            if found is not None:
+        if lost:
+            # an object going out must match its keyframe closely (fully or partly back in)
+            back = self._find_back(gray, rgb, extras, going)
+            if back is not None:
+                found = back[0]
                 overlap = np.count_nonzero(found & small) / max(np.count_nonzero(found | small), 1)
                 # the object was lost (occluded, or back in after an exit), or only a remnant
                 # of it is left: start again from there
                 if overlap < 0.5 or area < _LOST_FRACTION * anchor_area:
-                    return self._placed(state, gray, rgb, extras, found)
+                    return self._placed(state, gray, rgb, extras, *back)
         out_roi = roi
         if not hold:  # unsure pixels go to the output only (coverage first)
             unsure = logit >= np.log(_OUT_THRESHOLD / (1 - _OUT_THRESHOLD))

@@ -186,6 +186,8 @@ def test_flow_finds_an_object_back_after_it_left_the_frame() -> None:
     Re-entry needs the keyframe's colours matched with its shape as the template's mask: the
     grey template with its background filled by its mean, used before, scored ~0.6 on the
     object fully back in and never passed the 0.7 re-entry bar (coverage 0 after re-entry).
+    An object half in is found too, by matching the part of the template inside the frame
+    along the border (before: nothing until it was fully in).
     """
     out = make_clip(n=20, velocity=(8.0, 0.0), start=(70.0, 40.0), pan=(0.0, 0.0), seed=5)
     gone = [i for i, m in enumerate(out.masks) if not m.any()]
@@ -199,11 +201,9 @@ def test_flow_finds_an_object_back_after_it_left_the_frame() -> None:
     for t in range(n, len(clip.masks)):  # nothing while it is out
         if not clip.masks[t].any():
             assert not pred[t - 1].any(), t
-    fully_in = [
-        t for t in range(n, len(clip.masks)) if clip.masks[t].sum() >= 0.99 * clip.masks[0].sum()
-    ]
-    late = fully_in[2:]  # a frame or two to find it again
-    assert late, "the object must come fully back"
-    covs = [coverage(dilate_mask(pred[t - 1], 4), clip.masks[t]) for t in late]
-    ious = [jaccard(pred[t - 1], clip.masks[t]) for t in late]
+    full = clip.masks[0].sum()
+    half_in = [t for t in range(n, len(clip.masks)) if clip.masks[t].sum() >= 0.5 * full]
+    assert half_in and clip.masks[half_in[0]].sum() < 0.9 * full, "it must come in gradually"
+    covs = [coverage(dilate_mask(pred[t - 1], 4), clip.masks[t]) for t in half_in]
+    ious = [jaccard(pred[t - 1], clip.masks[t]) for t in half_in]
     assert min(covs) > 0.9 and np.mean(ious) > 0.6, (covs, ious)

@@ -996,6 +996,11 @@ class FlowTracker(MaskTracker):
         # 11. full resolution
         low = int(extras.get("low", 0)) + 1 if confidence < _GONE_BELOW else 0
         extras["low"] = np.asarray(low, np.int64)
+        if low >= _GONE_AFTER and going:
+            # what is left at the border of an object that went out: drop it (the empty
+            # state looks for the object coming back, fully or partly in)
+            extras["exited"] = np.asarray(True)
+            return self._empty(state, gray, rgb, extras)
         if low >= _GONE_AFTER:
             # lost (or hidden) with next to no evidence for several frames: return nothing
             # rather than a held mask on whatever is there now; the state keeps tracking

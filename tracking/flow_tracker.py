@@ -135,12 +135,14 @@ _LOST_FRACTION = 0.25
 _REDETECT_SCORE = 0.75
 _REENTRY_SCORE = 0.8
 # Re-detection: masked colour matching, the template downscaled to at most _REDETECT_SIZE px.
-_REDETECT_SIZE = 96
+_REDETECT_SIZE = 64
+_REDETECT_EVERY = 2
 # Coming back in through a border: the visible fractions of the keyframe's template tried,
 # and the least share of its shape that must be in to be matched.
 _ENTER_FRACTIONS = (0.9, 0.7, 0.5, 0.35)
 _ENTER_MIN = 0.25
 _ENTER_SLACK = 0.25
+_ENTER_SIZE = 40
 _MIN_COMPONENT = 0.05
 _EXIT_FRACTION = 0.02
 _OUT_THRESHOLD = 0.3
@@ -551,12 +553,27 @@ class FlowTracker(MaskTracker):
         shape = extras.get("anchor_shape")
         if template is None or shape is None:
             return None
-        inside = shape > 0
-        th, tw = inside.shape
-        height, width = rgb.shape[:2]
-        total = int(np.count_nonzero(inside))
+        full_inside = shape > 0
+        full_h, full_w = full_inside.shape
+        full_height, full_width = rgb.shape[:2]
+        # searched at a reduced scale (the template at most _ENTER_SIZE px)
+        scale = min(1.0, _ENTER_SIZE / max(full_h, full_w))
         frame = rgb.astype(np.float32)
         tmpl_all = template.astype(np.float32)
+        inside = full_inside
+        if scale < 1.0:
+            size_t = (max(2, round(full_w * scale)), max(2, round(full_h * scale)))
+            tmpl_all = cv2.resize(tmpl_all, size_t, interpolation=cv2.INTER_AREA)
+            small = cv2.resize(full_inside.astype(np.float32), size_t, interpolation=cv2.INTER_AREA)
+            inside = small >= 0.5
+            frame = cv2.resize(
+                frame,
+                (max(1, round(full_width * scale)), max(1, round(full_height * scale))),
+                interpolation=cv2.INTER_AREA,
+            )
+        th, tw = inside.shape
+        height, width = frame.shape[:2]
+        total = int(np.count_nonzero(inside))
         best: tuple[float, np.ndarray] | None = None
         for fraction in _ENTER_FRACTIONS:
             for side in ("left", "right", "top", "bottom"):
@@ -597,10 +614,14 @@ class FlowTracker(MaskTracker):
                     x0, y0 = loc[0], height - depth + loc[1]
                 else:
                     x0, y0 = loc[0], loc[1] - (th - k)
-                placed = np.zeros((height, width), bool)
+                # back to the working resolution: the keyframe's full shape, clipped
+                x0, y0 = round(x0 / scale), round(y0 / scale)
+                placed = np.zeros((full_height, full_width), bool)
                 cx0, cy0 = max(0, x0), max(0, y0)
-                cx1, cy1 = min(width, x0 + tw), min(height, y0 + th)
-                placed[cy0:cy1, cx0:cx1] = inside[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+                cx1, cy1 = min(full_width, x0 + full_w), min(full_height, y0 + full_h)
+                if cx1 <= cx0 or cy1 <= cy0:
+                    continue
+                placed[cy0:cy1, cx0:cx1] = full_inside[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
                 best = (value, placed)
         if best is None:
             return None
@@ -619,6 +640,12 @@ class FlowTracker(MaskTracker):
         would put the mask on the scene.
         """
         if not self.config.redetect:
+            return None
+        # while lost, the whole-frame search runs every _REDETECT_EVERY frames only (it costs
+        # 5-15 ms at the working resolution, more than tracking a frame)
+        tries = int(extras.get("tries", 0))
+        extras["tries"] = np.asarray(tries + 1, np.int64)
+        if tries % _REDETECT_EVERY:
             return None
         found = self._redetect(gray, extras, _REENTRY_SCORE if exited else _REDETECT_SCORE, rgb)
         if found is not None:
@@ -657,6 +684,7 @@ class FlowTracker(MaskTracker):
         extras["ref_area"] = np.asarray(max(np.count_nonzero(small), 1), np.float64)
         extras["exited"] = np.asarray(entering)
         extras["entering"] = np.asarray(entering)
+        extras["tries"] = np.asarray(0, np.int64)
         extras["rgb"] = rgb
         extras["velocity"] = np.zeros(2, np.float32)
         h, w = state.frame_shape
@@ -955,7 +983,9 @@ class FlowTracker(MaskTracker):
             extras["exited"] = np.asarray(True)  # no re-detection after an exit
             return self._empty(state, gray, rgb, extras)  # what is left of an exit
         lost = area < _LOST_FRACTION * anchor_area or confidence < _HOLD_BELOW
-        if lost:
+        if not lost:
+            extras["tries"] = np.asarray(0, np.int64)
+        else:
             # an object going out must match its keyframe closely (fully or partly back in)
             back = self._find_back(gray, rgb, extras, going)
             if back is not None:

@@ -77,8 +77,8 @@ def _completion_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-clips", type=non_negative_int, default=0, help="at most N clips (0 = all)")
     parser.add_argument("--max-frames", type=non_negative_int, default=0, help="at most N frames per clip (0 = all)")
     parser.add_argument("--dilate", type=dilation, default=4, help="mask dilation in px (default: %(default)s)")
-    parser.add_argument("--lookahead", type=non_negative_int, default=8,
-                        help="lookahead of the *-offline fillers (default: %(default)s)")
+    parser.add_argument("--lookahead", type=non_negative_int, default=None,
+                        help="lookahead of the *-offline fillers (default: their own, as in remove)")
     parser.add_argument("--per-clip", action="store_true", help="also print one row per clip")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the report as JSON")
 

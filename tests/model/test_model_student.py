@@ -126,3 +126,22 @@ def test_correction_blur_needs_a_filled_input():
         MoebiusInpaintingPipeline(pipe.network, pipe.vae, masked_fill="zeros", correction_blur=1.0)
     with pytest.raises(InvalidArgumentError, match="masked_fill"):
         MoebiusInpaintingPipeline(pipe.network, pipe.vae, masked_fill="bogus")
+
+
+def test_the_shipped_model_is_the_one_step_student_on_ns():
+    """moebius-tiny loads offline from the package, is small, and is what its card says:
+    NS plus a correction (push-pull as the second input), one deterministic step."""
+    from moebius_video.model.pipeline import SHIPPED_MODELS
+
+    weights = SHIPPED_MODELS["moebius-tiny"] / "unet" / "diffusion_pytorch_model.safetensors"
+    assert weights.stat().st_size <= 20 * 2**20
+    pipe = MoebiusInpaintingPipeline.from_pretrained("moebius-tiny", feather=0.0)
+    assert (pipe.masked_fill, pipe.aux_fill, pipe.deterministic) == ("ns", "pushpull", True)
+    assert pipe.call_settings() == (1, 1.0, 1.0)
+    image, mask = _scene(160, 200)
+    a, b = _fill(pipe, image, mask, seed=0), _fill(pipe, image, mask, seed=7)
+    assert np.array_equal(a, b) and np.array_equal(a[~mask], image[~mask])
+    ns = fill_opencv(image, mask, "ns")
+    # A correction, not a new painting: close to NS, but not NS.
+    diff = np.abs(a.astype(int) - ns)[mask]
+    assert 0 < diff.mean() < 20

@@ -81,22 +81,37 @@ class FlowBackend(ABC):
 class DISFlow(FlowBackend):
     """OpenCV's Dense Inverse Search flow (Kroeger et al., ECCV 2016)."""
 
-    def __init__(self, preset: DisPreset = "ultrafast", use_initial_flow: bool = True) -> None:
+    def __init__(
+        self, preset: DisPreset = "ultrafast", use_initial_flow: bool = True,
+        finest_scale: int | None = None,
+    ) -> None:
         """Create the solver.
 
         Args:
             preset: ``"ultrafast"``, ``"fast"`` or ``"medium"``.
             use_initial_flow: start from ``init`` when it is given.
+            finest_scale: Finest pyramid level the patches are matched at (0 = the
+                input's resolution; ``None`` = the preset's: 1 for ``"medium"``, 2
+                otherwise). The result is upsampled from there.
 
         Raises:
-            TrackingError: unknown preset.
+            TrackingError: unknown preset, or a negative ``finest_scale``.
         """
         if preset not in _DIS_PRESETS:
             raise TrackingError(f"preset must be one of {sorted(_DIS_PRESETS)}, got {preset!r}")
+        if finest_scale is not None and not 0 <= finest_scale <= 8:
+            raise TrackingError(f"finest_scale must be in 0..8, got {finest_scale}")
         self.preset = preset
         self.use_initial_flow = use_initial_flow
-        self._dis = cv2.DISOpticalFlow.create(_DIS_PRESETS[preset])
+        self.finest_scale = finest_scale
+        self._dis = self._create()
         self._shape: tuple[int, ...] = ()
+
+    def _create(self) -> cv2.DISOpticalFlow:
+        dis = cv2.DISOpticalFlow.create(_DIS_PRESETS[self.preset])
+        if self.finest_scale is not None:
+            dis.setFinestScale(self.finest_scale)
+        return dis
 
     def compute(
         self, src: np.ndarray, dst: np.ndarray, init: np.ndarray | None = None
@@ -120,7 +135,7 @@ class DISFlow(FlowBackend):
         if src.shape != self._shape:
             # OpenCV's DIS can crash when one instance sees a new size: start a fresh one
             # (creating it costs microseconds).
-            self._dis = cv2.DISOpticalFlow.create(_DIS_PRESETS[self.preset])
+            self._dis = self._create()
             self._shape = src.shape
         # DIS starts from ``flow`` when it is given with the right size and type.
         flow = np.array(init, dtype=np.float32, copy=True) if use_init else None

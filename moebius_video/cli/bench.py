@@ -25,12 +25,15 @@ _SIZES = [(640, 360), (1280, 720)]
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add ``bench`` and its subcommands."""
-    from moebius_video.fill import DEFAULT_LIVE_FILLER
+    from moebius_video.bench.pipeline import DEFAULT_FILLS
+    from moebius_video.fill import DEFAULT_FILLER, DEFAULT_LIVE_FILLER
+
+    fills = ",".join(DEFAULT_FILLS)
 
     p = sub.add_parser("bench", parents=[common], help="measure speed and memory",
                        description="Measure speed and memory. Without a subcommand: the file "
                        "pipeline ('pipeline').")
-    p.set_defaults(func=run_pipeline, sizes=_SIZES, frames=150, fill="telea,temporal",
+    p.set_defaults(func=run_pipeline, sizes=_SIZES, frames=150, fill=fills,
                    tracker=None, repeats=1, json=False)
     bsub = p.add_subparsers(dest="bench", metavar="WHAT")
 
@@ -46,8 +49,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     pipe.add_argument("--sizes", type=size_list, default=_SIZES, metavar="WxH,...",
                       help="comma-separated sizes (default 640x360,1280x720)")
     pipe.add_argument("--frames", type=positive_int, default=150, help="frames per generated clip")
-    pipe.add_argument("--fill", default="telea,temporal",
-                      help="comma-separated fillers, one remove run each (default telea,temporal)")
+    pipe.add_argument("--fill", default=fills,
+                      help="comma-separated fillers, one remove run each (default: %(default)s: the "
+                      "causal fill and file mode's default)")
     pipe.add_argument("--tracker", default=None, help="tracker for the remove run")
     pipe.add_argument("--repeats", type=positive_int, default=1, help="take the best of N runs")
     json_flag(pipe)
@@ -56,7 +60,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     mem.add_argument("--size", type=size, default=(640, 360), metavar="WxH",
                      help="size of the clips (default 640x360)")
     mem.add_argument("--frames", default="300,3000", help="comma-separated clip lengths")
-    mem.add_argument("--fill", default="temporal", help="filler for the remove run (default temporal)")
+    mem.add_argument("--fill", default=DEFAULT_FILLER,
+                     help="filler for the remove run (default: %(default)s, file mode's default)")
     json_flag(mem)
 
     live = add("live", "live glass-to-glass latency and frames/s at 640x360 and 1280x720", run_live)

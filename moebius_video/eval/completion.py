@@ -102,6 +102,12 @@ class CompletionScore:
     propagated: float
     fps: float
     mask_source: str = ""
+    #: The lowest PSNR of any frame of the clip (frames with an empty hole left out) and
+    #: that frame's index.
+    psnr_min: float = float("nan")
+    worst_frame: int = -1
+    #: Mean PSNR minus per-frame Telea's on the same clip (``None`` without Telea in the run).
+    gain: float | None = None
 
 
 @dataclass
@@ -119,6 +125,16 @@ class SummaryScore:
     warp_error_hole: float
     propagated: float
     fps: float
+    #: Mean over clips of the PSNR gain over per-frame Telea (``None`` without Telea).
+    gain: float | None = None
+    #: The clip with the smallest gain over Telea (the lowest PSNR without Telea), its
+    #: PSNR and gain.
+    worst_clip: str = ""
+    worst_clip_psnr: float = float("nan")
+    worst_clip_gain: float | None = None
+    #: The frame with the lowest PSNR of all clips (``clip#index``) and that PSNR.
+    worst_frame: str = ""
+    worst_frame_psnr: float = float("nan")
 
 
 @dataclass
@@ -318,9 +334,12 @@ def _score_clip(
         sh = [ssim(o, g, h) for o, g, h in zip(outs, truth, region)]
         we = [warping_error(outs[i - 1], outs[i], *flows[i - 1]) for i in range(1, len(outs))]
         weh = [warping_error(outs[i - 1], outs[i], *flows[i - 1], region=region[i]) for i in range(1, len(outs))]
+        finite = [(v, i) for i, v in enumerate(p) if math.isfinite(v)]
+        low, worst = min(finite) if finite else (float("nan"), -1)
         score = CompletionScore(
-            protocol, clip, name, len(outs), _nanmean([v for v in p if v != float("inf")]), _nanmean(s),
+            protocol, clip, name, len(outs), _nanmean([v for v, _ in finite]), _nanmean(s),
             _nanmean(ph), _nanmean(sh), _nanmean(we), _nanmean(weh), share, fps, mask_source,
+            psnr_min=low, worst_frame=worst,
         )
         logger.info("%s %s %s: PSNR %.2f hole %.2f SSIM %.4f Ewarp %.3f (%.1f fps)",
                     protocol, clip, name, score.psnr, score.psnr_hole, score.ssim, score.warp_error, fps)
@@ -401,39 +420,75 @@ def evaluate_completion(data_dir: str | Path, config: CompletionConfig | None = 
                 tracked = [dilate_mask(m, config.dilate) for m in _track_from_first(inputs, holes[0], config.dilate)]
                 report.clips += _score_clip("tracked", clip.name, truth, inputs, tracked, flows, config,
                                             obj_path.stem, score_holes=holes)
+    report.summary = summarize(report.clips, config)
+    return report
+
+
+def summarize(clips: Sequence[CompletionScore], config: CompletionConfig) -> list[SummaryScore]:
+    """Per protocol and filler: means over clips, the gain over per-frame Telea, the worst
+    clip and the worst frame. Fills in each clip's ``gain`` when Telea was run."""
+    baseline = next((f for f in config.fillers if parse_filler_spec(f) == ("telea", {})), None)
+    telea = {(c.protocol, c.clip): c.psnr for c in clips if c.filler == baseline}
+    for c in clips:
+        ref = telea.get((c.protocol, c.clip))
+        c.gain = None if ref is None else c.psnr - ref
+    summary = []
     for protocol in config.protocols:
         for name in config.fillers:
-            rows = [c for c in report.clips if c.protocol == protocol and c.filler == name]
+            rows = [c for c in clips if c.protocol == protocol and c.filler == name]
             if not rows:
                 continue
-            report.summary.append(SummaryScore(
+            gains = [c.gain for c in rows if c.gain is not None]
+            worst = min(rows, key=lambda c: (c.gain if c.gain is not None else c.psnr))
+            framed = [c for c in rows if math.isfinite(c.psnr_min)]
+            frame = min(framed, key=lambda c: c.psnr_min) if framed else None
+            summary.append(SummaryScore(
                 protocol, name, len(rows),
                 *(_nanmean([getattr(r, f) for r in rows]) for f in (
                     "psnr", "ssim", "psnr_hole", "ssim_hole", "warp_error", "warp_error_hole",
                     "propagated", "fps")),
+                gain=_nanmean(gains) if len(gains) == len(rows) else None,
+                worst_clip=worst.clip, worst_clip_psnr=worst.psnr, worst_clip_gain=worst.gain,
+                worst_frame=f"{frame.clip}#{frame.worst_frame}" if frame else "",
+                worst_frame_psnr=frame.psnr_min if frame else float("nan"),
             ))
-    return report
+    return summary
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:+.2f}"
 
 
 def format_table(report: CompletionReport, per_clip: bool = False) -> str:
-    """The report as a plain-text table."""
-    head = (f"{'protocol':8} {'filler':17} {'clips':>5} {'PSNR':>6} {'SSIM':>6} {'PSNRh':>6} "
-            f"{'SSIMh':>6} {'Ewarp':>6} {'Ewarph':>6} {'prop%':>5} {'fps':>6}")
+    """The report as a plain-text table.
+
+    ``+telea`` is the mean PSNR gain over per-frame Telea; ``worst clip`` the clip with
+    the smallest gain (its gain, or its PSNR without Telea in the run); ``worst frame``
+    the lowest-PSNR frame of any clip (per clip: that clip's, ``#index PSNR``).
+    """
+    head = (f"{'protocol':8} {'filler':17} {'clips':>5} {'PSNR':>6} {'+telea':>6} {'SSIM':>6} "
+            f"{'PSNRh':>6} {'SSIMh':>6} {'Ewarp':>6} {'Ewarph':>6} {'prop%':>5} {'fps':>6}  "
+            f"{'worst clip':17} {'worst frame':20}")
     lines = [head, "-" * len(head)]
 
-    def row(protocol: str, name: str, n: object, s: SummaryScore | CompletionScore) -> str:
-        return (f"{protocol:8} {name:17} {n!s:>5} {s.psnr:6.2f} {s.ssim:6.4f} {s.psnr_hole:6.2f} "
-                f"{s.ssim_hole:6.4f} {s.warp_error:6.3f} {s.warp_error_hole:6.3f} "
-                f"{100 * s.propagated:5.1f} {s.fps:6.1f}")
+    def row(protocol: str, name: str, n: object, s: SummaryScore | CompletionScore, tail: str) -> str:
+        return (f"{protocol:8} {name:17} {n!s:>5} {s.psnr:6.2f} {_signed(s.gain):>6} {s.ssim:6.4f} "
+                f"{s.psnr_hole:6.2f} {s.ssim_hole:6.4f} {s.warp_error:6.3f} {s.warp_error_hole:6.3f} "
+                f"{100 * s.propagated:5.1f} {s.fps:6.1f}  {tail}").rstrip()
 
     for s in report.summary:
-        lines.append(row(s.protocol, s.filler, s.clips, s))
+        clip = (f"{s.worst_clip[:10]} {_signed(s.worst_clip_gain)}" if s.worst_clip_gain is not None
+                else f"{s.worst_clip[:10]} {s.worst_clip_psnr:.2f}")
+        frame = f"{s.worst_frame[:14]} {s.worst_frame_psnr:.2f}" if s.worst_frame else "-"
+        lines.append(row(s.protocol, s.filler, s.clips, s, f"{clip:17} {frame:20}"))
     if per_clip:
         lines.append("")
         for c in report.clips:
-            lines.append(row(c.protocol, c.filler, c.clip[:5], c))
+            frame = f"#{c.worst_frame} {c.psnr_min:.2f}" if c.worst_frame >= 0 else "-"
+            lines.append(row(c.protocol, c.filler, c.clip[:5], c, f"{'':17} {frame:20}"))
     ref = _nanmean(list(report.reference_warp_error.values()))
-    lines.append(f"(Ewarp x1e-3 on [0,1]; original frames' own Ewarp: {ref:.3f}; h = hole only)")
+    lines.append(f"(Ewarp x1e-3 on [0,1]; original frames' own Ewarp: {ref:.3f}; h = hole only; "
+                 "+telea: PSNR gain over per-frame Telea)")
     return "\n".join(lines)
 
 

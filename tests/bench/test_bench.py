@@ -18,6 +18,25 @@ def test_throughput_rows_are_ratios_to_decode_encode(tmp_path: Path) -> None:
     for r in rows:
         assert abs(r.ratio_to_decode_encode - r.fps / base.fps) < 1e-9
     assert "x decode+encode" in format_throughput(rows)
+    assert rows[-1].ratio_to_temporal == 1.0
+    assert abs(rows[2].ratio_to_temporal - rows[2].fps / rows[3].fps) < 1e-9  # type: ignore[operator]
+    assert all(r.cpu_ms_per_frame > 0 for r in rows)
+    assert "x temporal" in format_throughput(rows) and "CPU ms/frame" in format_throughput(rows)
+
+
+def test_pipeline_and_memory_default_to_file_modes_fill() -> None:
+    import inspect
+
+    from moebius_video.bench.pipeline import DEFAULT_FILLS
+    from moebius_video.cli import build_parser
+    from moebius_video.fill import DEFAULT_FILLER
+
+    assert DEFAULT_FILLS == ("temporal", DEFAULT_FILLER)
+    assert inspect.signature(measure_memory).parameters["fill"].default == DEFAULT_FILLER
+    parser = build_parser()
+    assert parser.parse_args(["bench", "memory"]).fill == DEFAULT_FILLER
+    assert parser.parse_args(["bench", "pipeline"]).fill == "temporal," + DEFAULT_FILLER
+    assert parser.parse_args(["bench"]).fill == "temporal," + DEFAULT_FILLER
 
 
 def test_memory_is_measured_in_a_fresh_process(tmp_path: Path) -> None:

@@ -115,6 +115,10 @@ def test_evaluate_completion_on_tiny_dataset(tmp_path: Path) -> None:
     assert rows["objects", "temporal"].psnr_hole > rows["objects", "telea"].psnr_hole
     assert all(c.mask_source and c.mask_source != c.clip for c in report.clips if c.protocol == "masks")
     assert "temporal-offline" in completion.format_table(report, per_clip=True)
+    for s in report.summary:  # every frame has a hole here: a worst frame exists
+        assert s.worst_clip and s.worst_frame.split("#")[0] in {c.clip for c in report.clips}
+        assert s.gain is not None and math.isfinite(s.worst_frame_psnr)
+    assert all(c.gain is not None and 0 <= c.worst_frame < c.frames for c in report.clips)
 
 
 def test_completion_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -173,3 +177,29 @@ def test_tracked_protocol_pays_for_the_trackers_misses(tmp_path: Path) -> None:
     masks = completion._track_from_first(frames, first, dilate=2)
     assert len(masks) == 3 and masks[0].sum() == 4  # the first mask, shrunk back by the dilation
     assert CompletionConfig().protocols == ("masks", "objects")  # tracked is opt-in
+
+
+def test_summary_names_the_worst_clip_and_frame() -> None:
+    """Gains over Telea per clip, the clip with the smallest gain, the lowest frame."""
+
+    def score(clip: str, filler: str, value: float, low: float, frame: int) -> completion.CompletionScore:
+        return completion.CompletionScore("masks", clip, filler, 10, value, 0.9, value - 10, 0.8, 1.0, 2.0,
+                                          0.5, 20.0, "src", psnr_min=low, worst_frame=frame)
+
+    clips = [score("a", "telea", 30.0, 25.0, 3), score("a", "temporal-offline", 34.0, 20.0, 7),
+             score("b", "telea", 28.0, 21.0, 1), score("b", "temporal-offline", 27.5, 22.0, 2)]
+    config = CompletionConfig(fillers=("telea", "temporal-offline"), protocols=("masks",))
+    rows = {s.filler: s for s in completion.summarize(clips, config)}
+    off = rows["temporal-offline"]
+    assert off.gain == pytest.approx((4.0 - 0.5) / 2)
+    assert (off.worst_clip, off.worst_clip_gain) == ("b", pytest.approx(-0.5))
+    assert (off.worst_frame, off.worst_frame_psnr) == ("a#7", 20.0)
+    assert rows["telea"].gain == 0.0 and rows["telea"].worst_frame == "b#1"
+    assert [c.gain for c in clips] == [0.0, 4.0, 0.0, -0.5]
+    # Without Telea in the run: no gain, the worst clip is the lowest PSNR.
+    alone = completion.summarize([c for c in clips if c.filler != "telea"],
+                                 CompletionConfig(fillers=("temporal-offline",), protocols=("masks",)))[0]
+    assert alone.gain is None and alone.worst_clip == "b" and alone.worst_clip_psnr == 27.5
+    report = completion.CompletionReport(config, clips, list(rows.values()))
+    table = completion.format_table(report, per_clip=True)
+    assert "worst clip" in table and "b -0.50" in table and "a#7 20.00" in table and "#7 20.00" in table

@@ -132,3 +132,63 @@ def test_warp_buffers_are_not_shared_between_frames() -> None:
     assert not filler._memory.static  # type: ignore[union-attr]
     for image, copy in outputs:
         assert np.array_equal(image, copy)
+
+
+def test_warp_of_a_window_matches_the_whole_frame_warp_there() -> None:
+    """A warp resamples only the window around the hole; there it equals the full warp."""
+    rng = np.random.default_rng(7)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (90, 150, 3), dtype=np.uint8), (0, 0), 1.5)
+    filler = TemporalFiller()
+    filler._start(90, 150)
+    flow = rng.normal(0, 2, (45, 75, 2)).astype(np.float32)
+    ok = rng.random((45, 75)) > 0.1
+    memories = []
+    for roi in (None, (20, 61, 33, 101)):
+        memory = Memory.empty(90, 150)
+        memory.observe(frame, np.ones((90, 150), bool), 0)
+        filler._warp(memory, flow, ok, roi)
+        memories.append(memory)
+    full, part = memories
+    assert full.window is None and part.window == (20, 61, 33, 101)
+    win = (slice(20, 61), slice(33, 101))
+    # Only the window is resampled (the rest is stale until observed) ...
+    assert np.array_equal(part.canvas[:20, :, :3], frame[:20])
+    # ... and there it is what the whole-frame warp gives (the upsampled map may differ by
+    # the last bit of OpenCV's fixed-point interpolation: compare the pixels).
+    assert np.abs(full.canvas[win].astype(int) - part.canvas[win]).max() <= 1
+    assert np.mean(full.age[win] == part.age[win]) > 0.99
+    # Observing a frame whose hole lies in the window makes the whole memory current.
+    hole = np.zeros((90, 150), bool)
+    hole[30:50, 40:90] = True
+    part.observe(frame, ~hole, 0)
+    assert part.window is None
+
+
+def test_observe_refuses_to_keep_stale_content() -> None:
+    """An internal invariant: the hole kept by observe lies inside the warped window."""
+    filler = TemporalFiller()
+    filler._start(40, 60)
+    memory = Memory.empty(40, 60)
+    filler._warp(memory, np.zeros((20, 30, 2), np.float32), np.ones((20, 30), bool), (0, 10, 0, 10))
+    hole = np.zeros((40, 60), bool)
+    hole[20:30, 20:30] = True
+    with pytest.raises(AssertionError, match="stale"):
+        memory.observe(np.zeros((40, 60, 3), np.uint8), ~hole, 0)
+
+
+def test_flow_on_a_smaller_grid_with_finest_scale_zero() -> None:
+    """``finest_scale`` reaches OpenCV's DIS; bad values are refused by name."""
+    from tracking.errors import TrackingError
+    from tracking.flow import DISFlow
+
+    assert DISFlow("medium")._dis.getFinestScale() == 1
+    dis = DISFlow("medium", finest_scale=0)
+    assert dis._dis.getFinestScale() == 0
+    a = np.zeros((40, 48), np.uint8)
+    dis.compute(a, a)
+    dis.compute(np.zeros((44, 48), np.uint8), np.zeros((44, 48), np.uint8))  # a new size keeps it
+    assert dis._dis.getFinestScale() == 0
+    with pytest.raises(TrackingError, match="finest_scale"):
+        DISFlow("medium", finest_scale=-1)
+    est = FlowEstimator(BackgroundFlowConfig(flow_size=64, finest_scale=0))
+    assert est._dis.finest_scale == 0

@@ -183,7 +183,7 @@ def test_registry() -> None:
     assert isinstance(offline, OfflineTemporalFiller) and offline.config.lookahead == 8
     # It asks for the window plus what one backward pass shares between frames.
     assert offline.lookahead == 8 + offline.config.future_block - 1
-    assert offline.config.flow.flow_size == 432
+    assert offline.config.flow.flow_size == 216 and offline.config.flow.finest_scale == 0
     assert get_filler("temporal-offline", lookahead=3).config.lookahead == 3
     assert get_filler("temporal-offline", lookahead=3, future_block=1).lookahead == 3
     assert get_filler("temporal", flow_size=128).config.flow.flow_size == 128
@@ -248,7 +248,7 @@ def test_future_memory_built_once_per_block_matches_per_frame_rebuild() -> None:
         filler = OfflineTemporalFiller(lookahead=8, flow_size=160, future_block=block)
         calls = []
         real_warp = filler._warp
-        filler._warp = lambda memory, flow, ok, _w=real_warp, _c=calls: (_c.append(1), _w(memory, flow, ok))[1]
+        filler._warp = lambda *args, _w=real_warp, _c=calls: (_c.append(1), _w(*args))[1]
         results[block] = run_filler(filler, seen, masks)
         warps[block] = len(calls)
         assert filler.buffer_sizes()["future_memories"] <= block
@@ -260,3 +260,33 @@ def test_future_memory_built_once_per_block_matches_per_frame_rebuild() -> None:
     assert abs(p8 - p1) < 0.5, (p1, p8)
     for r1, r8, m in zip(results[1], results[8], masks):
         assert (r1.image[~m] == r8.image[~m]).all()
+
+
+def test_offline_flows_prepared_ahead_give_the_same_fill(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The engine prepares each frame before handing it over as a future frame: the
+    look-ahead filler then takes every flow from ``prepare`` (another thread in file
+    mode) and fills exactly as without it."""
+    from moebius_video.fill.flow import FlowEstimator
+
+    clean, seen, masks = panning_scene(20, pan=3, speed=4)
+    expected = run_filler(OfflineTemporalFiller(lookahead=4, future_block=3, flow_size=160), seen, masks)
+    filler = OfflineTemporalFiller(lookahead=4, future_block=3, flow_size=160)
+    estimate = FlowEstimator.__call__
+    in_fill = []
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        in_fill.append(self is not filler._prep_estimator)
+        return estimate(self, *args, **kwargs)
+
+    monkeypatch.setattr(FlowEstimator, "__call__", spy)
+    got, prepared = [], 0
+    for i, (img, m) in enumerate(zip(seen, masks)):
+        future = [FutureFrame(seen[j], masks[j]) for j in range(i + 1, min(len(seen), i + 1 + filler.lookahead))]
+        while prepared <= i + len(future):
+            filler.prepare(seen[prepared], masks[prepared])
+            prepared += 1
+        got.append(filler.fill(img, m, future=future))
+        assert len(filler._prepared) == 0 and filler.buffer_sizes()["flow_pairs"] <= filler.lookahead + 2
+    assert len(in_fill) == len(seen) - 1 and not any(in_fill)  # every pair once, by prepare
+    for a, b in zip(expected, got):
+        assert np.array_equal(a.image, b.image)

@@ -67,6 +67,20 @@ def test_demo_scene_mask_does_not_stick_to_uncovered_background() -> None:
     assert min(cover) >= 0.85, cover
 
 
+def test_demo_scene_is_covered_to_its_last_frame() -> None:
+    """``moebius-video demo``'s clip, all 90 frames (issue 13's regression).
+
+    The stripes make the flow ambiguous: the motion model's scale wandered by 2-6 % on single
+    frames and the expected area compounded it (x1.4 by frame 40), so the area term and the
+    RANSAC inlier share (low on stripes and on any deforming object) drove the confidence to
+    0 and the mask was emptied from frame 54 (mean coverage 0.68, min 0). Measured after the
+    fix: mean 0.91, min 0.75 (the stripes still make the boundary lag: a known weakness).
+    """
+    far, cover, _ = _far_pixels(frames=90)
+    assert max(far) <= 0.01 * 640 * 360, far
+    assert np.mean(cover) >= 0.85 and min(cover) >= 0.65, cover
+
+
 def test_fast_demo_scene_with_grey_textureless_object() -> None:
     scene = synthetic.SyntheticScene(synthetic.SceneConfig(num_frames=40))
     first = scene.frame(0)

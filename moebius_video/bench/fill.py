@@ -62,7 +62,7 @@ def measure_fill_speed(
     masks: list[np.ndarray],
     *,
     warmup: int = 3,
-    lookahead: int = 8,
+    lookahead: int | None = None,
 ) -> list[FillSpeed]:
     """Time :meth:`Filler.fill` of each filler over the same frames; first one = baseline.
 
@@ -72,7 +72,7 @@ def measure_fill_speed(
         frames: ``H, W, 3`` uint8 RGB frames.
         masks: ``H, W`` bool masks, one per frame.
         warmup: Untimed frames at the start.
-        lookahead: Lookahead given to ``*-offline`` fillers.
+        lookahead: Lookahead given to ``*-offline`` fillers (``None``: their own default).
 
     Returns:
         One :class:`FillSpeed` per filler.
@@ -82,7 +82,7 @@ def measure_fill_speed(
     results = []
     for name in fillers:
         base, kwargs = parse_filler_spec(name)
-        if base.endswith("-offline"):
+        if base.endswith("-offline") and lookahead is not None:
             kwargs.setdefault("lookahead", lookahead)
         filler = get_filler(base, **kwargs)
         times = []

@@ -84,7 +84,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     fill.add_argument("--frames", type=Path, default=None, metavar="DIR",
                       help="folder of real frames (default: a generated panning texture)")
     fill.add_argument("-n", "--num-frames", type=positive_int, default=60, help="frames (default: %(default)s)")
-    fill.add_argument("--lookahead", type=non_negative_int, default=8, help="lookahead of *-offline fillers")
+    fill.add_argument("--lookahead", type=non_negative_int, default=None,
+                      help="lookahead of *-offline fillers (default: their own)")
 
     model = add("model", "ms per UNet step and per image (Moebius network)", run_model)
     model.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")

@@ -77,8 +77,8 @@ def _completion_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-clips", type=non_negative_int, default=0, help="at most N clips (0 = all)")
     parser.add_argument("--max-frames", type=non_negative_int, default=0, help="at most N frames per clip (0 = all)")
     parser.add_argument("--dilate", type=dilation, default=4, help="mask dilation in px (default: %(default)s)")
-    parser.add_argument("--lookahead", type=non_negative_int, default=8,
-                        help="lookahead of the *-offline fillers (default: %(default)s)")
+    parser.add_argument("--lookahead", type=non_negative_int, default=None,
+                        help="lookahead of the *-offline fillers (default: their own, as in remove)")
     parser.add_argument("--per-clip", action="store_true", help="also print one row per clip")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the report as JSON")
 
@@ -122,7 +122,9 @@ def _image_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model folder or name for MoebiusInpaintingPipeline.from_pretrained "
                         "(default: %(default)s, the shipped model)")
     parser.add_argument("--no-model", action="store_true", help="run the OpenCV baselines only")
-    parser.add_argument("--steps", default="1,4,20", help="comma-separated model step counts (default: %(default)s)")
+    parser.add_argument("--steps", default=None,
+                        help="comma-separated model step counts (default: 1,4,20; a deterministic "
+                        "one-step model: its own step count only)")
     parser.add_argument("--guidance", type=non_negative_float, default=None,
                         help="guidance weight (default: the model's recommended value, else 1.0)")
     parser.add_argument("--sizes", default="256,512", help="comma-separated square crop sizes (default: %(default)s)")
@@ -167,10 +169,15 @@ def run_image(args: argparse.Namespace) -> int:
         pipeline = MoebiusInpaintingPipeline.from_pretrained(args.model)
         defaults = dict(getattr(pipeline, "defaults", None) or {})
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    steps_text = args.steps
+    if steps_text is None:
+        # A deterministic student has one meaningful step count: its own.
+        own = int(defaults.get("num_inference_steps", DEFAULT_STEPS))
+        steps_text = str(own) if getattr(pipeline, "deterministic", False) else "1,4,20"
     config = ImageEvalConfig(
         sizes=_int_list(args.sizes, "--sizes"),
         count=args.count,
-        steps=_int_list(args.steps, "--steps"),
+        steps=_int_list(steps_text, "--steps"),
         default_steps=int(defaults.get("num_inference_steps", DEFAULT_STEPS)),
         guidance=float(args.guidance if args.guidance is not None
                        else defaults.get("guidance_scale", DEFAULT_GUIDANCE)),
@@ -180,7 +187,7 @@ def run_image(args: argparse.Namespace) -> int:
     )
     if pipeline is not None and config.default_steps not in config.steps:
         logger.warning("--steps %s leaves out the default step count %d: no verdict",
-                       args.steps, config.default_steps)
+                       steps_text, config.default_steps)
     extra: dict[str, Any] = {"kinds": kinds} if kinds else {}
     samples = {
         size: eval_samples([data_dir], size, config.count, seed=config.seed, **extra)

@@ -61,12 +61,20 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="network widths, e.g. 32,64,128 (default)")
     p.add_argument("--prediction-type", choices=("sample", "epsilon", "v_prediction"),
                    help="network target (default sample; the reference uses epsilon)")
-    p.add_argument("--masked-fill", choices=("zeros", "pushpull"),
+    p.add_argument("--masked-fill", choices=("zeros", "pushpull", "telea", "ns"),
                    help="what the network's masked-image input holds in the hole (default "
-                   "zeros, the reference's; moebius-tiny uses pushpull)")
+                   "zeros, the reference's; moebius-tiny uses ns: OpenCV Navier-Stokes)")
     p.add_argument("--input-skip", action="store_true", default=None,
                    help="the network predicts a correction of its masked-image input "
                    "(with --prediction-type sample; moebius-tiny uses it)")
+    p.add_argument("--student", action="store_true", default=None,
+                   help="train a deterministic one-step student: fixed timestep, zero noise "
+                   "input, pixel L1 + image-gradient loss weighted to the hole, output = "
+                   "filled input + a zero-initialised correction (needs --input-skip and a "
+                   "filled --masked-fill)")
+    p.add_argument("--aux-fill", choices=("pushpull", "telea", "ns"),
+                   help="with --student: a second fill of the hole given to the network in "
+                   "its noisy-latent channels (two fills stacked as input)")
     p.add_argument("--lr", type=positive_float, help="peak learning rate (1e-3)")
     p.add_argument("--warmup-steps", type=non_negative_int, help="warm-up steps (100)")
     p.add_argument("--ema-decay", type=probability, help="EMA decay per step (0.995)")
@@ -101,7 +109,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 _CONFIG_FLAGS = (
-    "steps", "batch_size", "crop_size", "latent_factor", "vae", "block_out_channels", "prediction_type", "masked_fill", "input_skip",
+    "steps", "batch_size", "crop_size", "latent_factor", "vae", "block_out_channels", "prediction_type", "masked_fill", "input_skip", "student", "aux_fill",
     "lr", "warmup_steps", "ema_decay", "hole_weight", "focus_prob", "uncond_prob", "mask_kinds", "object_roots", "num_workers",
     "seed", "log_every", "save_every", "init_from", "teacher", "distill_weight", "distill_blocks",
     "device", "export_dtype", "default_steps",

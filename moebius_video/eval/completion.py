@@ -61,7 +61,8 @@ class CompletionConfig:
         max_frames: At most this many frames per clip (0 = all).
         clips: Only these clips (empty = every usable clip).
         dilate: Mask dilation in px (elliptical kernel), as the engine does.
-        lookahead: Lookahead given to fillers whose name ends in ``-offline``.
+        lookahead: Lookahead given to fillers whose name ends in ``-offline`` (``None``:
+            their own default, what ``remove`` uses).
     """
 
     fillers: tuple[str, ...] = DEFAULT_FILLERS
@@ -71,7 +72,7 @@ class CompletionConfig:
     max_frames: int = 0
     clips: tuple[str, ...] = ()
     dilate: int = 4
-    lookahead: int = 8
+    lookahead: int | None = None
 
     def __post_init__(self) -> None:
         bad = [p for p in self.protocols if p not in PROTOCOLS]
@@ -275,9 +276,9 @@ def _track_from_first(frames: Sequence[np.ndarray], first: np.ndarray, dilate: i
     return [tracked(frame) for frame in frames]  # type: ignore[misc]
 
 
-def _make_filler(spec: str, lookahead: int) -> Filler:
+def _make_filler(spec: str, lookahead: int | None) -> Filler:
     name, kwargs = parse_filler_spec(spec)
-    if name.endswith("-offline"):
+    if name.endswith("-offline") and lookahead is not None:
         kwargs.setdefault("lookahead", lookahead)
     return get_filler(name, **kwargs)
 
@@ -286,7 +287,7 @@ def _run_filler(
     name: str,
     inputs: Sequence[np.ndarray],
     holes: Sequence[np.ndarray],
-    lookahead: int,
+    lookahead: int | None,
 ) -> tuple[list[np.ndarray], float, float]:
     """Fill a clip; returns (outputs, propagated share, frames per second)."""
     filler = _make_filler(name, lookahead)

@@ -22,9 +22,9 @@ _REGISTRY: dict[str, Callable[..., Filler]] = {
 }
 
 #: File mode's default (``remove``, ``demo``, batch): a file has its future, so the fill
-#: looks ahead. Measured with ``eval completion`` (432x240, other clips' masks): +2.8 dB
-#: over per-frame Telea against +1.1 dB for the causal ``temporal``; its future memories
-#: are built once per 8 frames, so it costs about what ``temporal`` does (``bench pipeline``).
+#: looks ahead. Measured with ``eval completion`` (432x240, other clips' masks): +3.07 dB
+#: over per-frame Telea against +1.12 dB for the causal ``temporal``; it costs about 1.5x
+#: the causal fill's CPU time a frame (``bench pipeline``).
 DEFAULT_FILLER = "temporal-offline"
 #: The live engine's default: the same propagation with the push-pull fallback, which
 #: halves the fill stage's time (27.7 -> 14.9 ms a frame at 640x360 in ``bench live``)

@@ -269,7 +269,15 @@ class WarmStartFiller(Filler):
         self.num_inference_steps = int(steps)
         self.guidance_scale = float(guidance)
         self.warm_steps, self._warm_strength = warm_schedule(self.num_inference_steps, config.strength)
-        if self.warm_steps == self.num_inference_steps:
+        #: A deterministic one-step model (``pipeline.deterministic``) has no noise and no
+        #: trajectory to carry over: every frame runs cold, as ``--fill moebius`` does.
+        self.deterministic = bool(getattr(pipeline, "deterministic", False))
+        if self.deterministic:
+            logger.warning(
+                "the model is a deterministic one-step model: nothing to warm-start, every "
+                "frame is filled cold (the same as --fill moebius)"
+            )
+        elif self.warm_steps == self.num_inference_steps:
             logger.warning(
                 "strength %.3g of %d steps rounds up to all %d steps: warm frames run from "
                 "pure noise (no saving)", config.strength, steps, steps,
@@ -474,6 +482,8 @@ class WarmStartFiller(Filler):
         else:
             flow: np.ndarray | None = None
             static = True
+            if reason is None and self.deterministic:
+                reason = "deterministic"
             if reason is None:
                 reason, flow, static = self._warp_decision(low, hole_low)
             if reason is None:

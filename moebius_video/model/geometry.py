@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -204,7 +205,51 @@ def paste(
 
 
 #: How the hole of the network's masked-image input is filled (``masked_fill``).
-MASKED_FILLS = ("zeros", "pushpull")
+MASKED_FILLS = ("zeros", "pushpull", "telea", "ns")
+#: The fills that are OpenCV's classical inpainting (``cv2.inpaint``): the pipeline runs
+#: them on the full-resolution window and adds the network's correction to that.
+CLASSICAL_FILLS = ("telea", "ns")
+#: ``cv2.inpaint`` radius of the classical fills (the ``eval image`` baselines' radius).
+CLASSICAL_RADIUS = 5
+
+
+def classical_fill_uint8(image: np.ndarray, hole: np.ndarray, method: str) -> np.ndarray:
+    """OpenCV's Telea or Navier-Stokes inpainting of an ``H, W, 3`` uint8 image.
+
+    Args:
+        image: ``H, W, 3`` uint8 (channel order does not matter: channels are filled alike).
+        hole: ``H, W`` bool or 0/1, True = unknown.
+        method: ``"telea"`` or ``"ns"``.
+
+    Returns:
+        ``H, W, 3`` uint8, equal to ``image`` outside the hole.
+    """
+    import cv2
+
+    flags = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+    if method not in flags:
+        raise InvalidArgumentError(f"classical fill must be one of {CLASSICAL_FILLS}, got {method!r}")
+    hole8 = (np.asarray(hole) > 0).astype(np.uint8) * 255
+    if not hole8.any():
+        return np.array(image, copy=True)
+    return cv2.inpaint(np.ascontiguousarray(image), hole8, CLASSICAL_RADIUS, flags[method])
+
+
+def classical_fill(image: torch.Tensor, hole: torch.Tensor, method: str) -> torch.Tensor:
+    """:func:`classical_fill_uint8` on a ``B, 3, H, W`` batch in [-1, 1] (CPU round trip).
+
+    The image is quantised to 8 bits for OpenCV; the result keeps ``image`` exactly outside
+    the hole and the 8-bit fill inside it.
+    """
+    known = hole < 0.5
+    pixels = ((image.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    holes = (~known).cpu()[:, 0].numpy()
+    filled = [
+        classical_fill_uint8(p.permute(1, 2, 0).numpy(), h, method)
+        for p, h in zip(pixels, holes, strict=True)
+    ]
+    out = torch.from_numpy(np.stack(filled)).permute(0, 3, 1, 2).to(image.device, image.dtype)
+    return torch.where(known, image, out / 127.5 - 1)
 
 
 def push_pull_fill(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
@@ -240,7 +285,7 @@ def push_pull_fill(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
 
 
 def masked_input(image: torch.Tensor, hole: torch.Tensor, fill: str = "zeros") -> torch.Tensor:
-    """The network's masked image: the hole zeroed (the reference) or push-pull filled.
+    """The network's masked image: the hole zeroed (the reference), push-pull or OpenCV filled.
 
     Args:
         image: ``B, C, H, W`` in [-1, 1].
@@ -251,4 +296,6 @@ def masked_input(image: torch.Tensor, hole: torch.Tensor, fill: str = "zeros") -
         return image * (1 - hole.to(image.dtype))
     if fill == "pushpull":
         return push_pull_fill(image, hole)
+    if fill in CLASSICAL_FILLS:
+        return classical_fill(image, hole, fill)
     raise InvalidArgumentError(f"masked_fill must be one of {MASKED_FILLS}, got {fill!r}")

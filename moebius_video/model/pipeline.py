@@ -34,9 +34,11 @@ from moebius_video.errors import CheckpointError, InvalidArgumentError, InvalidM
 from moebius_video.model.checkpoint import find_weights, load_state_dict_strict, read_state_dict
 from moebius_video.model.config import DDIM_SCHEDULER_CONFIG, MoebiusConfig
 from moebius_video.model.geometry import (
+    CLASSICAL_FILLS,
     MASKED_FILLS,
     CropBox,
     binarize_mask,
+    classical_fill_uint8,
     crop_window,
     masked_input,
     paste,
@@ -295,14 +297,28 @@ class MoebiusInpaintingPipeline:
             ``model_index.json``. A call that leaves a setting at ``None`` uses these, then
             the reference's (:data:`REFERENCE_CALL_DEFAULTS`), as diffusers does.
         masked_fill: What the masked-image input holds in the hole: ``"zeros"`` (the
-            reference) or ``"pushpull"`` (a smooth interpolation of the surroundings; what
-            ``moebius-tiny`` was trained with). A property of the weights, saved with them.
-        correction_blur: With ``masked_fill="pushpull"``: the decoded crop's difference
-            from that push-pull input (the network's correction) is smoothed by a Gaussian of
-            this width (model-size pixels) before the paste; 0 = off (the reference). The
-            pixel-unshuffle latent of the small models turns each latent position into a
-            4x4 pixel block, and their corrections showed those blocks at the hole's edges;
-            saved with the weights (``moebius-tiny``: 3, measured in its model card).
+            reference), ``"pushpull"`` (a smooth interpolation of the surroundings), or
+            ``"telea"`` / ``"ns"`` (OpenCV's classical inpainting, radius 5). A property
+            of the weights, saved with them. With a classical fill the fill is computed on
+            the full-resolution window, the network sees it resized to the model size, and
+            the result is that full-resolution fill plus the network's correction (its
+            output minus its input, resized to the window): a network whose correction is
+            zero returns exactly OpenCV's fill.
+        correction_blur: With a ``masked_fill`` other than ``"zeros"``: the decoded crop's
+            difference from that filled input (the network's correction) is smoothed by a
+            Gaussian of this width (model-size pixels) before the paste; 0 = off (the
+            reference). The pixel-unshuffle latent of the small models turns each latent
+            position into a 4x4 pixel block, and their corrections showed those blocks at
+            the hole's edges; saved with the weights.
+        deterministic: Start from zero latents instead of noise (the generator and
+            ``noise_offset`` are then unused): the one-step students, trained at a fixed
+            timestep with a zero noisy-latent input, are deterministic functions of the
+            image. Saved with the weights.
+        aux_fill: With ``deterministic``: the noisy-latent slot holds the latents of a
+            second fill of the hole (one of ``masked_fill``'s values but ``"zeros"``)
+            instead of zeros, so the network sees two classical fills stacked as input
+            channels (the correction is still added to ``masked_fill``'s). Saved with the
+            weights.
     """
 
     def __init__(
@@ -316,6 +332,8 @@ class MoebiusInpaintingPipeline:
         defaults: dict[str, Any] | None = None,
         masked_fill: str = "zeros",
         correction_blur: float = 0.0,
+        deterministic: bool = False,
+        aux_fill: str | None = None,
     ) -> None:
         if vae.config.latent_channels != network.config.latent_channels:
             raise InvalidArgumentError(
@@ -335,9 +353,18 @@ class MoebiusInpaintingPipeline:
         self.masked_fill = masked_fill
         if not (math.isfinite(correction_blur) and correction_blur >= 0):
             raise InvalidArgumentError(f"correction_blur must be >= 0, got {correction_blur!r}")
-        if correction_blur > 0 and masked_fill != "pushpull":
-            raise InvalidArgumentError("correction_blur needs masked_fill='pushpull' (the base it smooths against)")
+        if correction_blur > 0 and masked_fill == "zeros":
+            raise InvalidArgumentError(
+                "correction_blur needs a filled masked image (masked_fill pushpull, telea or ns): "
+                "the base it smooths against"
+            )
         self.correction_blur = float(correction_blur)
+        self.deterministic = bool(deterministic)
+        if aux_fill is not None and (aux_fill not in MASKED_FILLS or aux_fill == "zeros" or not deterministic):
+            raise InvalidArgumentError(
+                f"aux_fill must be one of {MASKED_FILLS[1:]} and needs deterministic=True, got {aux_fill!r}"
+            )
+        self.aux_fill = aux_fill
         #: Transfer layer (:meth:`enable_transfers`); ``None`` = plain ``.to()`` copies.
         self.transfers: Any | None = None
 
@@ -509,6 +536,10 @@ class MoebiusInpaintingPipeline:
             pipeline_kwargs.setdefault("masked_fill", inputs["masked_fill"])
         if "correction_blur" in inputs:
             pipeline_kwargs.setdefault("correction_blur", float(inputs["correction_blur"]))
+        if "deterministic" in inputs:
+            pipeline_kwargs.setdefault("deterministic", bool(inputs["deterministic"]))
+        if inputs.get("aux_fill"):
+            pipeline_kwargs.setdefault("aux_fill", str(inputs["aux_fill"]))
         return cls(network, vae_model, scheduler, **pipeline_kwargs)
 
     def save_pretrained(
@@ -543,10 +574,17 @@ class MoebiusInpaintingPipeline:
         }
         if self.defaults:
             index[DEFAULTS_KEY] = dict(self.defaults)
+        inputs: dict[str, Any] = {}
         if self.masked_fill != "zeros":
-            index[INPUT_KEY] = {"masked_fill": self.masked_fill}
+            inputs["masked_fill"] = self.masked_fill
             if self.correction_blur > 0:
-                index[INPUT_KEY]["correction_blur"] = self.correction_blur
+                inputs["correction_blur"] = self.correction_blur
+        if self.deterministic:
+            inputs["deterministic"] = True
+        if self.aux_fill is not None:
+            inputs["aux_fill"] = self.aux_fill
+        if inputs:
+            index[INPUT_KEY] = inputs
         (root / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
         config = {"_class_name": "MoebiusNetwork", **network.config.to_dict()}
         (root / "unet" / "config.json").write_text(json.dumps(config, indent=2) + "\n")
@@ -691,8 +729,12 @@ class MoebiusInpaintingPipeline:
 
         # 2. Crop a window around each hole and resize it to the model size.
         size = self.image_size
+        classical = self.masked_fill in CLASSICAL_FILLS
         boxes: list[CropBox | None] = []
         crops, crop_masks = [], []
+        #: With a classical fill: each window filled by OpenCV at full resolution (float
+        #: [0, 1]); the network's crop is this fill resized, and its correction is added to it.
+        bases: list[torch.Tensor] = []
         for i, (frame, hole) in enumerate(zip(frames, holes, strict=True)):
             bbox = mask_box(hole.cpu().numpy())
             if bbox is None:
@@ -706,7 +748,14 @@ class MoebiusInpaintingPipeline:
             box = crop_window(tuple(frame.shape[-2:]), bbox, context=self.context, min_side=size)
             rows, cols = box.slices()
             boxes.append(box)
-            crops.append(resize_image(frame[:, rows, cols].float() / 255, (size, size)).clamp(0, 1))
+            window = frame[:, rows, cols]
+            if classical:
+                filled = classical_fill_uint8(
+                    window.permute(1, 2, 0).numpy(), hole[rows, cols].numpy(), self.masked_fill
+                )
+                window = torch.from_numpy(filled).permute(2, 0, 1)
+                bases.append(window.float() / 255)
+            crops.append(resize_image(window.float() / 255, (size, size)).clamp(0, 1))
             crop_masks.append(resize_mask(hole[rows, cols], (size, size)))
         active = [i for i, b in enumerate(boxes) if b is not None]
 
@@ -742,7 +791,7 @@ class MoebiusInpaintingPipeline:
                     (final[active] / self.vae.config.scaling_factor).to(self.vae.dtype)
                 ).sample.float()
                 if self.correction_blur > 0:
-                    base = masked_input(pixels, mask, self.masked_fill).float()
+                    base = self._masked(pixels, mask).float()
                     decoded = base + _gaussian_blur(decoded - base, self.correction_blur)
                 decoded = ((decoded + 1) / 2).clamp(0, 1)
         if ctx is not None and ctx.is_cuda:
@@ -767,7 +816,13 @@ class MoebiusInpaintingPipeline:
             for j, i in enumerate(active):
                 box = boxes[i]
                 assert box is not None
-                outputs[i] = paste(frames[i], back[j], holes[i], box, feather=self.feather)
+                result = back[j]
+                if classical:
+                    # The full-resolution OpenCV fill plus the network's correction (its
+                    # output minus the model-size input it saw), resized to the window.
+                    correction = result - crops[j]
+                    result = bases[j] + resize_image(correction, tuple(bases[j].shape[-2:]))
+                outputs[i] = paste(frames[i], result.clamp(0, 1), holes[i], box, feather=self.feather)
 
         # 7. Convert to the requested type.
         if output_type == "pil":
@@ -777,6 +832,13 @@ class MoebiusInpaintingPipeline:
         else:
             out = [o.float() / 255 for o in outputs]
         return MoebiusPipelineOutput(images=out, latents=final, crop_boxes=boxes)
+
+    def _masked(self, pixels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The network's masked-image input. Crops of a classical fill come already filled
+        (OpenCV ran on the full-resolution window), so they are their own masked image."""
+        if self.masked_fill in CLASSICAL_FILLS:
+            return pixels
+        return masked_input(pixels, mask, self.masked_fill)
 
     def _sample(
         self,
@@ -801,7 +863,7 @@ class MoebiusInpaintingPipeline:
         )
         if active:
             assert pixels is not None and mask is not None
-            masked = masked_input(pixels, mask, self.masked_fill)
+            masked = self._masked(pixels, mask)
 
             # 4. Latents: VAE posterior samples (as the reference), mask by nearest sampling.
             if isinstance(generator, list):
@@ -813,10 +875,15 @@ class MoebiusInpaintingPipeline:
             clean = self._encode(pixels, generator)
             masked_latents = self._encode(masked, generator)
             latent_mask = F.interpolate(mask, size=(h, w)).to(self.dtype)
-            noise = randn_tensor(
-                tuple(clean.shape), generator=generator, device=self.device, dtype=self.dtype
-            )
-            if noise_offset:
+            if self.deterministic and self.aux_fill is not None:
+                noise = self._encode(masked_input(pixels, mask, self.aux_fill), generator)
+            elif self.deterministic:
+                noise = torch.zeros_like(clean)
+            else:
+                noise = randn_tensor(
+                    tuple(clean.shape), generator=generator, device=self.device, dtype=self.dtype
+                )
+            if noise_offset and not self.deterministic:
                 offset = randn_tensor(
                     (*clean.shape[:2], 1, 1),
                     generator=generator,

@@ -203,8 +203,103 @@ def diffusion_loss(
     return LossOutput(loss, noisy, timesteps, prediction, target)
 
 
+@dataclass(frozen=True)
+class StudentConfig:
+    """Settings of :func:`student_loss` (the deterministic one-step student).
+
+    Attributes:
+        timestep: The one timestep the student runs at (999: a 1-step ``"trailing"`` DDIM
+            schedule; the pipeline's 1-step call uses it).
+        hole_weight: Extra weight of hole pixels (a hole pixel counts ``1 + w`` times).
+        gradient_weight: Weight of the image-gradient L1 term next to the pixel L1 term.
+    """
+
+    timestep: int = 999
+    hole_weight: float = 10.0
+    gradient_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.hole_weight < 0 or self.gradient_weight < 0:
+            raise InvalidArgumentError(
+                f"hole_weight and gradient_weight must be >= 0, got {self.hole_weight}, {self.gradient_weight}"
+            )
+
+
+def _weighted_l1(error: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    return (error.abs() * weight).sum() / (weight.expand_as(error).sum()).clamp_min(1e-8)
+
+
+def student_loss(
+    network: Any,
+    vae: Any,
+    image: torch.Tensor,
+    batch: LatentBatch,
+    hole: torch.Tensor,
+    config: StudentConfig | None = None,
+    aux_latents: torch.Tensor | None = None,
+) -> LossOutput:
+    """The loss of a deterministic one-step student, in pixels.
+
+    The network sees ``cat([zeros, latent_mask, masked_latents])`` at the fixed
+    ``config.timestep`` with the conditional ids (no noise, no dropout: what the pipeline
+    feeds a ``deterministic`` model); its output (with ``input_skip``: the masked image
+    plus a correction) is decoded and compared with the image: L1 on the pixels plus L1 on
+    their horizontal and vertical differences (which rewards edges and structure, not only
+    the mean), each weighted ``1 + hole_weight`` inside the hole.
+
+    Args:
+        network: A :class:`~moebius_video.model.network.MoebiusNetwork` (or a DDP wrapper).
+        vae: The latent space; its ``decode`` must be differentiable (pixel-unshuffle is).
+        image: ``B, 3, H, W`` target in [-1, 1].
+        batch: :func:`encode_batch`'s output for ``image``.
+        hole: ``B, 1, H, W``, 1 = hole.
+        config: Timestep and weights.
+        aux_latents: Latents of a second fill for the noisy-latent slot (the pipeline's
+            ``aux_fill``); ``None``: zeros.
+
+    Returns:
+        :class:`LossOutput` (``noisy`` is that slot's input, ``target`` the image's latents).
+    """
+    config = config or StudentConfig()
+    module = getattr(network, "module", network)
+    b = image.shape[0]
+    zeros = torch.zeros_like(batch.latents) if aux_latents is None else aux_latents
+    timesteps = torch.full((b,), config.timestep, dtype=torch.int64, device=image.device)
+    ids = module.cfg_input_ids(b)[b:]
+    sample = torch.cat([zeros, batch.latent_mask, batch.masked_latents], dim=1)
+    prediction = network(sample, timesteps, ids)
+    pixels = vae.decode(prediction / vae.config.scaling_factor).sample.float()
+    loss = pixel_loss(pixels, image, hole, config)
+    return LossOutput(loss, zeros, timesteps, prediction, batch.latents)
+
+
+def pixel_loss(
+    pixels: torch.Tensor, image: torch.Tensor, hole: torch.Tensor, config: StudentConfig | None = None
+) -> torch.Tensor:
+    """:func:`student_loss`'s loss of ``pixels`` against ``image`` (both ``B, 3, H, W``).
+
+    L1 on the pixels plus ``gradient_weight`` times the mean L1 of the horizontal and
+    vertical differences; a pixel (or a pair of neighbours touching the hole) inside the
+    hole weighs ``1 + hole_weight``. Also the score of the student's input (its step 0).
+    """
+    config = config or StudentConfig()
+    pixels, target = pixels.float(), image.float()
+    weight = 1 + config.hole_weight * (hole > 0.5).float()
+    loss = _weighted_l1(pixels - target, weight)
+    if config.gradient_weight > 0:
+        wx = torch.maximum(weight[..., :, 1:], weight[..., :, :-1])
+        wy = torch.maximum(weight[..., 1:, :], weight[..., :-1, :])
+        dx = pixels.diff(dim=-1) - target.diff(dim=-1)
+        dy = pixels.diff(dim=-2) - target.diff(dim=-2)
+        loss = loss + config.gradient_weight * 0.5 * (_weighted_l1(dx, wx) + _weighted_l1(dy, wy))
+    return loss
+
+
 __all__ = [
     "PREDICTION_TYPES",
+    "StudentConfig",
+    "pixel_loss",
+    "student_loss",
     "LatentBatch",
     "LossOutput",
     "ObjectiveConfig",

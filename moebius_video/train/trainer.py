@@ -40,13 +40,17 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from moebius_video.errors import CheckpointError, InvalidArgumentError
 from moebius_video.model.config import DDIM_SCHEDULER_CONFIG, MoebiusConfig
+from moebius_video.model.geometry import MASKED_FILLS, masked_input
 from moebius_video.model.latent import PixelUnshuffleLatent
 from moebius_video.model.network import MoebiusNetwork
 from moebius_video.train.objective import (
     PREDICTION_TYPES,
     ObjectiveConfig,
+    StudentConfig,
     diffusion_loss,
     encode_batch,
+    pixel_loss,
+    student_loss,
 )
 
 logger = logging.getLogger(__name__)
@@ -67,6 +71,8 @@ MODEL_FIELDS = (
     "prediction_type",
     "masked_fill",
     "input_skip",
+    "student",
+    "aux_fill",
 )
 
 
@@ -92,12 +98,22 @@ class ModelShape:
         num_heads: Lambda heads.
         prediction_type: What the network predicts (``"sample"``, ``"epsilon"``, ``"v_prediction"``).
         masked_fill: What the network's masked-image input holds in the hole: ``"zeros"``
-            (the reference) or ``"pushpull"`` (a smooth interpolation of the surroundings,
-            which spares a small network learning to carry colours across the hole).
+            (the reference), ``"pushpull"`` (a smooth interpolation of the surroundings,
+            which spares a small network learning to carry colours across the hole), or
+            ``"telea"`` / ``"ns"`` (OpenCV's inpainting, run on each training crop).
         input_skip: The network outputs a correction added to its masked-image input
             (:attr:`MoebiusConfig.input_skip`; needs the ``"sample"`` target).
         timestep_spacing: The sampling schedule saved with the model (``"trailing"`` makes
             1-step sampling start at t = 999 instead of the reference's t = 0).
+        student: Train a deterministic one-step student instead of a diffusion model: a
+            fixed timestep (999), a zero noisy-latent input, the clean image as the target,
+            and a pixel L1 + image-gradient loss weighted to the hole
+            (:func:`~moebius_video.train.objective.student_loss`). Needs ``input_skip`` and
+            a filled ``masked_fill``; with the zero-initialised last layer the student
+            starts exactly at its input. Exported with 1 step and ``deterministic``.
+        aux_fill: With ``student``: a second fill of the hole fed in the noisy-latent slot
+            (the two fills stacked as input channels; the correction is added to
+            ``masked_fill``'s); ``None``: zeros there.
     """
 
     crop_size: int = 128
@@ -111,6 +127,8 @@ class ModelShape:
     masked_fill: str = "zeros"
     input_skip: bool = False
     timestep_spacing: str = "trailing"
+    student: bool = False
+    aux_fill: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "block_out_channels", tuple(self.block_out_channels))
@@ -129,8 +147,16 @@ class ModelShape:
             )
         if self.input_skip and self.prediction_type != "sample":
             problems.append("input_skip needs prediction_type 'sample'")
-        if self.masked_fill not in ("zeros", "pushpull"):
-            problems.append(f"masked_fill must be zeros or pushpull, got {self.masked_fill!r}")
+        if self.masked_fill not in MASKED_FILLS:
+            problems.append(f"masked_fill must be one of {MASKED_FILLS}, got {self.masked_fill!r}")
+        if self.student and not self.input_skip:
+            problems.append("student needs input_skip (it learns a correction of its input)")
+        if self.student and self.masked_fill == "zeros":
+            problems.append("student needs a filled masked image (masked_fill pushpull, telea or ns)")
+        if self.aux_fill is not None and (not self.student or self.aux_fill not in MASKED_FILLS[1:]):
+            problems.append(f"aux_fill needs student and one of {MASKED_FILLS[1:]}, got {self.aux_fill!r}")
+        if self.student and self.timestep_spacing != "trailing":
+            problems.append("student needs timestep_spacing 'trailing' (its one step is t = 999)")
         _raise_problems(problems)
 
 
@@ -523,15 +549,18 @@ def export_model(
 
     net = MoebiusNetwork(network.config)
     net.load_state_dict(network.state_dict())
+    student = config.model.student
     pipeline = MoebiusInpaintingPipeline(
         net,
         latent if latent is not None else load_latent(config),
         make_scheduler(config.scheduler_config()),
         defaults={
-            "num_inference_steps": config.export.default_steps,
-            "guidance_scale": config.export.default_guidance,
+            "num_inference_steps": 1 if student else config.export.default_steps,
+            "guidance_scale": 1.0 if student else config.export.default_guidance,
         },
         masked_fill=config.model.masked_fill,
+        deterministic=student,
+        aux_fill=config.model.aux_fill,
     )
     folder = Path(folder)
     tmp = folder.with_name(f".{folder.name}.tmp")
@@ -548,6 +577,17 @@ def export_model(
     else:
         tmp.rename(folder)
     return folder
+
+
+def zero_correction(network: MoebiusNetwork) -> None:
+    """Zero the output layer's last BatchNorm (scale and shift): with ``input_skip`` the
+    network then returns its masked-image input exactly, in train and in eval mode."""
+    if not network.config.input_skip:
+        raise InvalidArgumentError("zero_correction needs a network with input_skip")
+    bn = network.diff_model.conv_out.bn2
+    with torch.no_grad():
+        bn.weight.zero_()
+        bn.bias.zero_()
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -651,6 +691,9 @@ def train(
                     f"run's ({source.network.config} vs {network.config})"
                 )
             network.load_state_dict(source.network.state_dict())
+            if config.model.student:
+                # The correction's last layer starts at zero: step 0 returns the input.
+                zero_correction(network)
         network.to(ctx.device).train()
         ema = make_ema(network, config.optim.ema_decay)
         optimizer = torch.optim.AdamW(
@@ -675,6 +718,7 @@ def train(
             focus_timesteps=tuple(int(t) for t in get_timesteps(scheduler, config.export.default_steps, 1.0)),
             focus_prob=config.optim.focus_prob,
         )
+        student = StudentConfig(hole_weight=config.optim.hole_weight)
         distiller = _build_distiller(config, network, model, scheduler, vae, ctx)
         if distiller is not None:
             optimizer.add_param_group({"params": list(distiller.parameters())})
@@ -735,9 +779,22 @@ def train(
                 for group in optimizer.param_groups:
                     group["lr"] = config.optim.lr * lr_factor(step, config)
                 latent_batch = encode_batch(vae, image, mask, config.model.masked_fill)
-                result = diffusion_loss(model, scheduler, latent_batch, objective, generator=generator)
+                if config.model.student:
+                    aux = None
+                    if config.model.aux_fill is not None:
+                        with torch.no_grad():
+                            aux_pixels = masked_input(image, (mask > 0.5).to(image.dtype), config.model.aux_fill)
+                            aux = vae.encode(aux_pixels).latent_dist.sample() * vae.config.scaling_factor
+                    result = student_loss(model, vae, image, latent_batch, mask, student, aux)
+                else:
+                    result = diffusion_loss(model, scheduler, latent_batch, objective, generator=generator)
                 loss = result.loss
-                parts = {"diffusion": float(loss.detach())}
+                parts = {"student" if config.model.student else "diffusion": float(loss.detach())}
+                if config.model.student:
+                    # The same loss of the student's input (its step 0): what it must beat.
+                    with torch.no_grad():
+                        base = vae.decode(latent_batch.masked_latents / vae.config.scaling_factor).sample
+                        parts["student_input"] = float(pixel_loss(base, image, mask, student))
                 if distiller is not None:
                     distilled = distiller.loss(
                         latent_batch.latents,
@@ -896,4 +953,5 @@ __all__ = [
     "make_ema",
     "nest_config_dict",
     "train",
+    "zero_correction",
 ]

@@ -69,7 +69,7 @@ def test_opencv_rows_and_verdict_without_model() -> None:
         assert 0 < r.ssim <= 1 and 0 < r.l1 < 40 and r.ms >= 0
     assert {(r.method, r.kind) for r in report.per_kind} == {
         ("telea", "thin"), ("telea", "box"), ("ns", "thin"), ("ns", "box")}
-    assert report.beats_telea == {32: None}
+    assert report.beats_telea == {32: None} and report.beats_ns == {32: None}
     table = format_table(report, per_kind=True)
     assert "telea / thin" in table and "not measured" in table
 
@@ -118,8 +118,11 @@ def test_model_rows_with_tiny_pipeline(tmp_path: Path) -> None:
     for name in ("moebius@1", "moebius@2"):
         r = rows[name]
         assert math.isfinite(r.psnr) and math.isfinite(r.ssim) and math.isfinite(r.l1) and r.ms > 0
-    assert isinstance(report.beats_telea[64], bool)
+    assert isinstance(report.beats_telea[64], bool) and isinstance(report.beats_ns[64], bool)
+    ns_verdict = report.beats_ns[64]
+    assert ns_verdict == (rows["moebius@1"].psnr > rows["ns"].psnr and rows["moebius@1"].ssim > rows["ns"].ssim)
     assert "moebius@1 (default)" in format_table(report) and "--count-slow" in format_table(report)
+    assert ("BEATS NS" if ns_verdict else "does NOT beat NS") in format_table(report)
 
     # JSON round trip.
     path = tmp_path / "report.json"

@@ -180,9 +180,9 @@ def test_spatial_filler_is_pluggable() -> None:
 def test_registry() -> None:
     assert get_filler("temporal").lookahead == 0
     offline = get_filler("temporal-offline")
-    assert isinstance(offline, OfflineTemporalFiller) and offline.config.lookahead == 8
+    assert isinstance(offline, OfflineTemporalFiller) and offline.config.lookahead == 12
     # It asks for the window plus what one backward pass shares between frames.
-    assert offline.lookahead == 8 + offline.config.future_block - 1
+    assert offline.lookahead == 12 + offline.config.future_block - 1
     assert offline.config.flow.flow_size == 216 and offline.config.flow.finest_scale == 0
     assert get_filler("temporal-offline", lookahead=3).config.lookahead == 3
     assert get_filler("temporal-offline", lookahead=3, future_block=1).lookahead == 3

@@ -135,7 +135,7 @@ def test_push_pull_fill_keeps_known_pixels_and_interpolates():
     assert torch.equal(push_pull_fill(image, torch.ones(2, 1, 32, 24)), image)
     assert torch.equal(masked_input(image, hole, "zeros"), image * (1 - hole))
     with pytest.raises(InvalidArgumentError, match="masked_fill"):
-        masked_input(image, hole, "telea")
+        masked_input(image, hole, "median")
 
 
 def test_masked_fill_is_saved_with_the_model_and_used(tmp_path):

@@ -113,24 +113,39 @@ def test_bad_saved_default_is_checked(tiny_pipeline):
 
 
 def test_correction_blur_smooths_the_block_grid_and_round_trips(tmp_path):
-    """The pixel-unshuffle latent makes each correction a 4x4 block; the shipped model's
-    blur removes the steps between blocks, keeps the output outside the hole, and is saved
-    with the model."""
+    """The pixel-unshuffle latent makes each correction a 4x4 block; the blur removes the
+    steps between blocks, keeps the output outside the hole, and is saved with the model.
+    (The network is a 128-px push-pull model with a non-zero correction: the diffusion
+    model shipped before the one-step student, which needed the blur, was like it.)"""
     from moebius_video.errors import InvalidArgumentError
     from moebius_video.model import MoebiusConfig, MoebiusNetwork
     from moebius_video.model.latent import PixelUnshuffleLatent
+    from moebius_video.model.sampling import make_scheduler
 
     rng = np.random.default_rng(0)
     coarse = rng.integers(40, 220, (8, 8, 3)).astype(np.uint8)
     image = np.array(Image.fromarray(coarse).resize((128, 128), Image.BICUBIC))
     mask = np.zeros((128, 128), np.uint8)
     mask[32:96, 32:96] = 255  # the 128-px frame is the model's crop, pixel for pixel
-    shipped = MoebiusInpaintingPipeline.from_pretrained("moebius-tiny")
-    assert shipped.correction_blur == 3.0
+    torch.manual_seed(0)
+    corrector = MoebiusNetwork(MoebiusConfig(
+        sample_size=32, in_channels=97, out_channels=48, block_out_channels=(32, 64),
+        cross_attention_dim=40, encoder_hid_dim=72, input_skip=True,
+    ))
+    # The old model's corrections were smooth inside each 4x4 block and independent across
+    # blocks: a per-block colour offset added to the network's (zero) correction.
+    offsets = 0.15 * torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    corrector.register_forward_hook(lambda _m, _a, out: out + offsets.repeat_interleave(16, dim=1))
+    model = MoebiusInpaintingPipeline(
+        corrector.eval(), PixelUnshuffleLatent(4),
+        make_scheduler({**make_scheduler().config, "prediction_type": "sample",
+                        "timestep_spacing": "trailing"}),
+        defaults={"num_inference_steps": 2, "guidance_scale": 1.0}, masked_fill="pushpull",
+    )
 
     def run(blur: float) -> np.ndarray:
-        shipped.correction_blur = blur
-        out = shipped(image, mask, generator=torch.Generator().manual_seed(0), output_type="np")
+        model.correction_blur = blur
+        out = model(image, mask, generator=torch.Generator().manual_seed(0), output_type="np")
         return out.images[0].astype(np.float64) * 255
 
     def block_steps(out: np.ndarray) -> float:

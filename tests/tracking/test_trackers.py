@@ -204,6 +204,8 @@ def test_flow_finds_an_object_back_after_it_left_the_frame() -> None:
     full = clip.masks[0].sum()
     half_in = [t for t in range(n, len(clip.masks)) if clip.masks[t].sum() >= 0.5 * full]
     assert half_in and clip.masks[half_in[0]].sum() < 0.9 * full, "it must come in gradually"
-    covs = [coverage(dilate_mask(pred[t - 1], 4), clip.masks[t]) for t in half_in]
-    ious = [jaccard(pred[t - 1], clip.masks[t]) for t in half_in]
+    # a lost object is searched for every second frame: it may be found a frame late
+    found = half_in[1:]
+    covs = [coverage(dilate_mask(pred[t - 1], 4), clip.masks[t]) for t in found]
+    ious = [jaccard(pred[t - 1], clip.masks[t]) for t in found]
     assert min(covs) > 0.9 and np.mean(ious) > 0.6, (covs, ious)

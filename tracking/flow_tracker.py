@@ -135,14 +135,14 @@ _LOST_FRACTION = 0.25
 _REDETECT_SCORE = 0.75
 _REENTRY_SCORE = 0.8
 # Re-detection: masked colour matching, the template downscaled to at most _REDETECT_SIZE px.
-_REDETECT_SIZE = 64
-_REDETECT_EVERY = 2
+_REDETECT_SIZE = 96
 # Coming back in through a border: the visible fractions of the keyframe's template tried,
 # and the least share of its shape that must be in to be matched.
 _ENTER_FRACTIONS = (0.9, 0.7, 0.5, 0.35)
 _ENTER_MIN = 0.25
 _ENTER_SLACK = 0.25
 _ENTER_SIZE = 40
+_ENTER_EVERY = 2
 _MIN_COMPONENT = 0.05
 _EXIT_FRACTION = 0.02
 _OUT_THRESHOLD = 0.3
@@ -641,16 +641,14 @@ class FlowTracker(MaskTracker):
         """
         if not self.config.redetect:
             return None
-        # while lost, the whole-frame search runs every _REDETECT_EVERY frames only (it costs
-        # 5-15 ms at the working resolution, more than tracking a frame)
         tries = int(extras.get("tries", 0))
         extras["tries"] = np.asarray(tries + 1, np.int64)
-        if tries % _REDETECT_EVERY:
-            return None
         found = self._redetect(gray, extras, _REENTRY_SCORE if exited else _REDETECT_SCORE, rgb)
         if found is not None:
             return found, False
-        if exited:
+        # the search along the borders runs every _ENTER_EVERY frames only while the object
+        # is out (it costs more than tracking a frame)
+        if exited and tries % _ENTER_EVERY == 0:
             part = self._enter(rgb, extras)
             if part is not None:
                 return part, True

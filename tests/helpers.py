@@ -606,3 +606,24 @@ class InterruptingFiller(Filler):
         out = image.copy()
         out[mask] = 128
         return FillResult(out)
+
+
+def record_flow_calls(monkeypatch: Any, filler: Any) -> list[bool]:
+    """Record each background-flow computation of ``filler`` while the test runs.
+
+    ``FlowEstimator.__call__`` is wrapped (and still computes the flow); each call appends
+    ``True`` when it ran in the fill (any estimator but the filler's prepare-stage one) and
+    ``False`` when the prepare stage computed it.
+    """
+    from moebius_video.fill.flow import FlowEstimator
+
+    estimate = FlowEstimator.__call__
+    calls: list[bool] = []
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(self is not filler._prep_estimator)
+        return estimate(self, *args, **kwargs)
+
+    monkeypatch.setattr(FlowEstimator, "__call__", spy)
+    return calls
+

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import clip_with_masks, scene
+from helpers import clip_with_masks, record_flow_calls, scene
 
 import tracking
 from moebius_video.engine.remove import MaskInput, RemoveConfig, remove_object
@@ -216,7 +216,6 @@ def test_iterator_stage_close_runs_the_generator_cleanup_in_its_thread() -> None
 
 @pytest.mark.parametrize("ahead", [-1, 0, 1, 3])
 def test_temporal_prepare_ahead_or_behind_gives_the_same_fill(ahead: int, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from moebius_video.fill.flow import FlowEstimator
     from tracking.geometry import dilate_mask
 
     sc = scene(width=128, height=80, frames=10)
@@ -226,14 +225,7 @@ def test_temporal_prepare_ahead_or_behind_gives_the_same_fill(ahead: int, monkey
     expected = [plain.fill(f, m).image for f, m in zip(frames, masks, strict=True)]
 
     filler = get_filler("temporal")
-    estimate = FlowEstimator.__call__
-    by_fill = []
-
-    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        by_fill.append(self is not filler._prep_estimator)
-        return estimate(self, *args, **kwargs)
-
-    monkeypatch.setattr(FlowEstimator, "__call__", spy)
+    by_fill = record_flow_calls(monkeypatch, filler)
     got, prepared = [], 0
     for i, (f, m) in enumerate(zip(frames, masks, strict=True)):
         # Before fill(i), frames up to i + ahead are prepared (ahead < 0: fill runs ahead).

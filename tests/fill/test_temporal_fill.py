@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from helpers import record_flow_calls
 
 from moebius_video.errors import InvalidArgumentError, InvalidMaskError
 from moebius_video.eval.metrics import psnr
@@ -266,19 +267,11 @@ def test_offline_flows_prepared_ahead_give_the_same_fill(monkeypatch) -> None:  
     """The engine prepares each frame before handing it over as a future frame: the
     look-ahead filler then takes every flow from ``prepare`` (another thread in file
     mode) and fills exactly as without it."""
-    from moebius_video.fill.flow import FlowEstimator
 
     clean, seen, masks = panning_scene(20, pan=3, speed=4)
     expected = run_filler(OfflineTemporalFiller(lookahead=4, future_block=3, flow_size=160), seen, masks)
     filler = OfflineTemporalFiller(lookahead=4, future_block=3, flow_size=160)
-    estimate = FlowEstimator.__call__
-    in_fill = []
-
-    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        in_fill.append(self is not filler._prep_estimator)
-        return estimate(self, *args, **kwargs)
-
-    monkeypatch.setattr(FlowEstimator, "__call__", spy)
+    in_fill = record_flow_calls(monkeypatch, filler)
     got, prepared = [], 0
     for i, (img, m) in enumerate(zip(seen, masks)):
         future = [FutureFrame(seen[j], masks[j]) for j in range(i + 1, min(len(seen), i + 1 + filler.lookahead))]

@@ -426,6 +426,9 @@ class _VideoFileEncoder(_Encoder):
             self._container = av.open(str(self.temp_path), mode="w")
         except (av.error.FFmpegError, OSError, ValueError) as error:
             raise OutputError(f"cannot write {target}: {error}") from error
+        except BaseException:  # interrupted as the file appeared: leave nothing
+            self.discard()
+            raise
         try:
             container = self._container
             if _container_holds(container, av_codec.name) is False:
@@ -1039,7 +1042,11 @@ def open_sink(
             audio_from=audio_path,
             audio=audio,
         )
-    return FrameSink(target, encoder, overwrite=overwrite, queue_size=queue_size)
+    try:
+        return FrameSink(target, encoder, overwrite=overwrite, queue_size=queue_size)
+    except BaseException:  # Ctrl-C or SIGTERM between the first bytes and a sink to abort
+        encoder.discard()
+        raise
 
 
 __all__ = ["DEFAULT_FRAME_RATE", "FrameSink", "open_sink", "publish_folder"]

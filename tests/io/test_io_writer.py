@@ -287,6 +287,23 @@ def test_keyboard_interrupt_leaves_nothing(tmp_path: Path) -> None:
     assert list(out_dir.iterdir()) == []
 
 
+def test_interrupt_while_the_sink_is_being_set_up_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or SIGTERM/SIGHUP, which the CLI turns into the same) after the encoder wrote
+    the file's header but before a sink existed to abort it: CI once caught `remove` killed
+    by SIGHUP leaving a hidden ``.out.partial-*.mp4`` there."""
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FrameSink, "__init__", interrupted)
+    like = VideoInfo(tmp_path / "in.mp4", 64, 48, 2, Fraction(25), Fraction(1, 25))
+    with pytest.raises(KeyboardInterrupt):
+        open_sink(tmp_path / "out.mp4", like=like, preset="ultrafast")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_abort_deletes_the_temporary(tmp_path: Path) -> None:
     like = VideoInfo(tmp_path / "in.mp4", 64, 48, 2, Fraction(25), Fraction(1, 25))
     sink = open_sink(tmp_path / "out.mp4", like=like, preset="ultrafast")

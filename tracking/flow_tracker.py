@@ -365,6 +365,45 @@ def _motion_evidence(
     return out.astype(np.float32)
 
 
+def _downscaled(
+    frame: np.ndarray, template: np.ndarray, inside: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """A frame, a template and its shape, downscaled so the template is at most ``size`` px.
+
+    Returns:
+        ``(frame, template, weight, scale)``: float32 images, the shape as 0/1 float32.
+    """
+    th, tw = inside.shape
+    height, width = frame.shape[:2]
+    image = frame.astype(np.float32)
+    tmpl = template.astype(np.float32)
+    weight = inside.astype(np.float32)
+    scale = min(1.0, size / max(th, tw))
+    if scale < 1.0:
+        size_t = (max(2, round(tw * scale)), max(2, round(th * scale)))
+        tmpl = cv2.resize(tmpl, size_t, interpolation=cv2.INTER_AREA)
+        weight = cv2.resize(weight, size_t, interpolation=cv2.INTER_AREA)
+        weight = (weight >= 0.5).astype(np.float32)
+        image = cv2.resize(
+            image,
+            (max(size_t[0] + 1, round(width * scale)), max(size_t[1] + 1, round(height * scale))),
+            interpolation=cv2.INTER_AREA,
+        )
+    return image, tmpl, weight, scale
+
+
+def _masked_scores(image: np.ndarray, template: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``cv2.TM_CCOEFF_NORMED`` of ``template`` over ``image`` on the pixels ``weight`` marks.
+
+    Flat windows (nan or inf) score -1: no evidence there.
+    """
+    if template.ndim == 3:
+        weight = cv2.merge([weight] * template.shape[2])
+    score = cv2.matchTemplate(image, template, cv2.TM_CCOEFF_NORMED, mask=weight)
+    score[~np.isfinite(score)] = -1.0
+    return score
+
+
 class FlowTracker(MaskTracker):
     """Optical-flow mask propagation that holds on real footage (see the module doc)."""
 
@@ -473,62 +512,32 @@ class FlowTracker(MaskTracker):
         )
 
     def _redetect(
-        self,
-        gray: np.ndarray,
-        extras: dict[str, np.ndarray],
-        min_score: float = _REDETECT_SCORE,
-        rgb: np.ndarray | None = None,
+        self, rgb: np.ndarray, extras: dict[str, np.ndarray], min_score: float
     ) -> np.ndarray | None:
         """Find the keyframe's appearance of the object anywhere in the frame.
 
-        Masked normalised cross-correlation (``cv2.TM_CCOEFF_NORMED`` with the keyframe's
-        shape as the template's mask, so the keyframe's background does not take part) of the
-        keyframe's colours (its grey, or projected grey, without ``rgb``), downscaled to at
-        most ``_REDETECT_SIZE`` px. Returns the working-resolution mask of the keyframe's
-        shape placed at the best match, or ``None`` when the best correlation is below
-        ``min_score`` or the colours there do not match the keyframe's (the object is not
-        visible).
+        Masked normalised cross-correlation (:func:`_masked_scores`: the keyframe's shape is
+        the template's mask, so the keyframe's background does not take part) of the
+        keyframe's colours, downscaled to at most ``_REDETECT_SIZE`` px. Returns the
+        working-resolution mask of the keyframe's shape placed at the best match, or ``None``
+        when the best correlation is below ``min_score`` or the colours there do not match
+        the keyframe's (the object is not visible).
         """
+        template = extras.get("anchor_rgb")
         shape = extras.get("anchor_shape")
-        template = extras.get("anchor_rgb") if rgb is not None else None
-        image = rgb if template is not None else gray
-        if template is None:
-            template = extras.get("anchor_gray")
-        if template is None or shape is None or image is None:
+        if template is None or shape is None:
             return None
         inside = shape > 0
-        th, tw = template.shape[:2]
-        height, width = image.shape[:2]
+        th, tw = inside.shape
+        height, width = rgb.shape[:2]
         if inside.sum() < 16 or th >= height or tw >= width:
             return None
-        tmpl = template.astype(np.float32)
-        if float(tmpl[inside].std()) < 1.0:
+        if float(template[inside].astype(np.float32).std()) < 1.0:
             return None
-        weight = inside.astype(np.float32)
-        frame = image.astype(np.float32)
-        scale = min(1.0, _REDETECT_SIZE / max(th, tw))
-        if scale < 1.0:
-            size_t = (max(2, round(tw * scale)), max(2, round(th * scale)))
-            tmpl = cv2.resize(tmpl, size_t, interpolation=cv2.INTER_AREA)
-            weight = (cv2.resize(weight, size_t, interpolation=cv2.INTER_AREA) >= 0.5).astype(
-                np.float32
-            )
-            frame = cv2.resize(
-                frame,
-                (
-                    max(size_t[0] + 1, round(width * scale)),
-                    max(size_t[1] + 1, round(height * scale)),
-                ),
-                interpolation=cv2.INTER_AREA,
-            )
+        frame, tmpl, weight, scale = _downscaled(rgb, template, inside, _REDETECT_SIZE)
         if weight.sum() < 8:
             return None
-        if tmpl.ndim == 3:
-            weight = cv2.merge([weight] * tmpl.shape[2])
-        score = cv2.matchTemplate(frame, tmpl, cv2.TM_CCOEFF_NORMED, mask=weight)
-        # flat windows give nan or inf: no evidence there
-        score[~np.isfinite(score)] = -1.0
-        _, best, _, loc = cv2.minMaxLoc(score)
+        _, best, _, loc = cv2.minMaxLoc(_masked_scores(frame, tmpl, weight))
         _log.debug("re-detection: best match %.2f (needs %.2f)", best, min_score)
         if best < min_score:
             return None
@@ -536,7 +545,7 @@ class FlowTracker(MaskTracker):
         y0 = min(height - th, round(loc[1] / scale))
         placed = np.zeros((height, width), bool)
         placed[y0 : y0 + th, x0 : x0 + tw] = inside
-        if rgb is not None and self._looks_like(rgb, placed, extras) < 0.5:
+        if self._looks_like(rgb, placed, extras) < 0.5:
             return None  # the shape matches, the colours do not: not the object
         return placed
 
@@ -557,20 +566,8 @@ class FlowTracker(MaskTracker):
         full_h, full_w = full_inside.shape
         full_height, full_width = rgb.shape[:2]
         # searched at a reduced scale (the template at most _ENTER_SIZE px)
-        scale = min(1.0, _ENTER_SIZE / max(full_h, full_w))
-        frame = rgb.astype(np.float32)
-        tmpl_all = template.astype(np.float32)
-        inside = full_inside
-        if scale < 1.0:
-            size_t = (max(2, round(full_w * scale)), max(2, round(full_h * scale)))
-            tmpl_all = cv2.resize(tmpl_all, size_t, interpolation=cv2.INTER_AREA)
-            small = cv2.resize(full_inside.astype(np.float32), size_t, interpolation=cv2.INTER_AREA)
-            inside = small >= 0.5
-            frame = cv2.resize(
-                frame,
-                (max(1, round(full_width * scale)), max(1, round(full_height * scale))),
-                interpolation=cv2.INTER_AREA,
-            )
+        frame, tmpl_all, weights, scale = _downscaled(rgb, template, full_inside, _ENTER_SIZE)
+        inside = weights > 0
         th, tw = inside.shape
         height, width = frame.shape[:2]
         total = int(np.count_nonzero(inside))
@@ -599,9 +596,7 @@ class FlowTracker(MaskTracker):
                 tmpl = tmpl_all[part]
                 if float(tmpl[weight].std()) < 1.0:
                     continue
-                w3 = cv2.merge([weight.astype(np.float32)] * 3)
-                score = cv2.matchTemplate(frame[region], tmpl, cv2.TM_CCOEFF_NORMED, mask=w3)
-                score[~np.isfinite(score)] = -1.0
+                score = _masked_scores(frame[region], tmpl, weight.astype(np.float32))
                 _, value, _, loc = cv2.minMaxLoc(score)
                 if value < _REENTRY_SCORE or (best is not None and value <= best[0]):
                     continue
@@ -631,7 +626,7 @@ class FlowTracker(MaskTracker):
         return best[1]
 
     def _find_back(
-        self, gray: np.ndarray, rgb: np.ndarray, extras: dict[str, np.ndarray], exited: bool
+        self, rgb: np.ndarray, extras: dict[str, np.ndarray], exited: bool
     ) -> tuple[np.ndarray, bool] | None:
         """Re-detect a lost object: ``(working-resolution mask, partly in)`` or ``None``.
 
@@ -643,7 +638,7 @@ class FlowTracker(MaskTracker):
             return None
         tries = int(extras.get("tries", 0))
         extras["tries"] = np.asarray(tries + 1, np.int64)
-        found = self._redetect(gray, extras, _REENTRY_SCORE if exited else _REDETECT_SCORE, rgb)
+        found = self._redetect(rgb, extras, _REENTRY_SCORE if exited else _REDETECT_SCORE)
         if found is not None:
             return found, False
         # the search along the borders runs every _ENTER_EVERY frames only while the object
@@ -658,7 +653,7 @@ class FlowTracker(MaskTracker):
         self, state: TrackState, gray: np.ndarray, rgb: np.ndarray, extras: dict[str, np.ndarray]
     ) -> tuple[np.ndarray, TrackState]:
         """The previous mask is empty: re-detect the object, else return an empty mask."""
-        found = self._find_back(gray, rgb, extras, bool(extras.get("exited", False)))
+        found = self._find_back(rgb, extras, bool(extras.get("exited", False)))
         if found is None:
             return self._empty(state, gray, rgb, extras)
         return self._placed(state, gray, rgb, extras, *found)
@@ -761,7 +756,6 @@ class FlowTracker(MaskTracker):
         box = mask_box(soft >= 0.5)
         if box is not None:
             x0, y0, x1, y1 = box
-            extras["anchor_gray"] = gray[y0:y1, x0:x1].copy()
             extras["anchor_rgb"] = rgb[y0:y1, x0:x1].copy()
             extras["anchor_shape"] = (soft[y0:y1, x0:x1] >= 0.5).astype(np.uint8)
         if self.config.color:
@@ -796,7 +790,7 @@ class FlowTracker(MaskTracker):
         if extras.get("entering", False):
             # coming in through a border: the keyframe's visible part is placed again, until
             # the object is fully in (or gone again)
-            found = self._find_back(gray, rgb, extras, True)
+            found = self._find_back(rgb, extras, True)
             if found is None:
                 extras["entering"] = np.asarray(False)
                 return self._empty(state, gray, rgb, extras)
@@ -985,7 +979,7 @@ class FlowTracker(MaskTracker):
             extras["tries"] = np.asarray(0, np.int64)
         else:
             # an object going out must match its keyframe closely (fully or partly back in)
-            back = self._find_back(gray, rgb, extras, going)
+            back = self._find_back(rgb, extras, going)
             if back is not None:
                 found = back[0]
                 overlap = np.count_nonzero(found & small) / max(np.count_nonzero(found | small), 1)

@@ -591,6 +591,37 @@ def connect_mpegts_sender(
             time.sleep(0.05)
 
 
+def send_mpegts(
+    port: int,
+    images: list[np.ndarray],
+    fps: int,
+    errors: list[BaseException],
+    *,
+    options: dict[str, str] | None = None,
+    hold: threading.Event | None = None,
+) -> None:
+    """Stream ``images`` as H.264 MPEG-TS to ``tcp://127.0.0.1:port`` at ``fps`` (a thread
+    body): connect (retrying until the receiver listens), send, flush the encoder and close
+    without an end marker. ``hold``: stall before the flush, the connection open and no data
+    coming, until it is set (10 s at most). Any error is appended to ``errors``."""
+    try:
+        h, w = images[0].shape[:2]
+        container, stream = connect_mpegts_sender(port, w, h, fps, options)
+        with container:
+            for i, image in enumerate(images):
+                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                frame.pts = i
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+                time.sleep(1 / fps)
+            if hold is not None:
+                hold.wait(10)
+            for packet in stream.encode():
+                container.mux(packet)
+    except BaseException as error:  # reported by the test
+        errors.append(error)
+
+
 class InterruptingFiller(Filler):
     """A grey fill that raises KeyboardInterrupt (a Ctrl-C) on its 4th frame."""
 

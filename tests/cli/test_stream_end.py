@@ -4,13 +4,12 @@ the command says how its input ended; the end of a file is a normal end."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import av
 import av.error
 import numpy as np
-from helpers import connect_mpegts_sender, free_port
+from helpers import free_port, send_mpegts
 
 from moebius_video.cli import main
 from moebius_video.synthetic import SceneConfig, SyntheticScene
@@ -22,28 +21,10 @@ def _images(count: int) -> list[np.ndarray]:
     return [scene.frame(i).image for i in range(count)]
 
 
-def _send_then_die(port: int, images: list[np.ndarray], errors: list[BaseException]) -> None:
-    """Stream MPEG-TS over TCP, then close the connection with no end marker (a sender
-    that died); the receiver listens."""
-    try:
-        container, stream = connect_mpegts_sender(port, 160, 96, 50)
-        with container:
-            for i, image in enumerate(images):
-                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-                frame.pts = i
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-                time.sleep(0.02)
-            for packet in stream.encode():
-                container.mux(packet)
-    except BaseException as error:  # reported by the test
-        errors.append(error)
-
-
 def test_a_sender_that_dies_is_retried_then_an_error(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     errors: list[BaseException] = []
-    sender = threading.Thread(target=_send_then_die, args=(port, _images(15), errors), daemon=True)
+    sender = threading.Thread(target=send_mpegts, args=(port, _images(15), 50, errors), daemon=True)
     sender.start()
     out = tmp_path / "out.mp4"
     code = main(["stream", f"tcp://127.0.0.1:{port}?listen=1", str(out), "--box", "40,30,30,20",
@@ -62,7 +43,7 @@ def test_a_sender_that_dies_is_retried_then_an_error(tmp_path: Path, capsys) -> 
 def test_no_reconnect_on_end_makes_that_end_normal_and_says_so(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     errors: list[BaseException] = []
-    sender = threading.Thread(target=_send_then_die, args=(port, _images(10), errors), daemon=True)
+    sender = threading.Thread(target=send_mpegts, args=(port, _images(10), 50, errors), daemon=True)
     sender.start()
     code = main(["stream", f"tcp://127.0.0.1:{port}?listen=1", str(tmp_path / "o.mp4"),
                  "--box", "40,30,30,20", "--mode", "all", "--open-timeout", "5",

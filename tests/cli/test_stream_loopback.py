@@ -21,7 +21,7 @@ import av
 import av.error
 import numpy as np
 import pytest
-from helpers import connect_mpegts_sender, free_port
+from helpers import free_port, send_mpegts
 
 from moebius_video.cli import live as live_cli
 from moebius_video.engine.live import LiveConfig, LiveStats, run_live
@@ -38,27 +38,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _send(port: int, images: list[np.ndarray], fps: int, errors: list[BaseException],
-          hold: threading.Event | None = None) -> None:
-    """Connect (retrying until the receiver listens) and stream ``images`` as MPEG-TS."""
-    try:
-        h, w = images[0].shape[:2]
-        container, stream = connect_mpegts_sender(port, w, h, fps, {"crf": "18"})
-        with container:
-            for i, image in enumerate(images):
-                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-                frame.pts = i
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-                time.sleep(1 / fps)
-            if hold is not None:  # stall: the connection stays open, no data comes
-                hold.wait(10)
-            for packet in stream.encode():
-                container.mux(packet)
-    except BaseException as error:  # reported by the test
-        errors.append(error)
-
-
 @pytest.mark.parametrize("mode", ["live", "all"])
 def test_tcp_loopback_stream_removes_the_object(tmp_path: Path, h, capsys, mode: str) -> None:
     # The object's path spans 120 frames; 30 are sent, so it moves a few pixels a frame
@@ -69,7 +48,8 @@ def test_tcp_loopback_stream_removes_the_object(tmp_path: Path, h, capsys, mode:
     box = f"{xs.min()},{ys.min()},{xs.max() - xs.min() + 1},{ys.max() - ys.min() + 1}"
     port = free_port()
     errors: list[BaseException] = []
-    sender = threading.Thread(target=_send, args=(port, images, 50, errors), daemon=True)
+    sender = threading.Thread(target=send_mpegts, args=(port, images, 50, errors),
+                              kwargs={"options": {"crf": "18"}}, daemon=True)
     sender.start()
     out = tmp_path / "out.mp4"
     args = _parser().parse_args([
@@ -113,7 +93,8 @@ def test_tcp_stream_that_stalls_reconnects_then_exits_with_a_clear_error(
     port = free_port()
     errors: list[BaseException] = []
     hold = threading.Event()
-    sender = threading.Thread(target=_send, args=(port, images, 50, errors, hold), daemon=True)
+    sender = threading.Thread(target=send_mpegts, args=(port, images, 50, errors),
+                              kwargs={"options": {"crf": "18"}, "hold": hold}, daemon=True)
     sender.start()
     out = tmp_path / "out.mp4"
     args = _parser().parse_args([

@@ -25,6 +25,16 @@ def _int_list(text: str) -> tuple[int, ...]:
     return values
 
 
+def _weight_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
+    if any(not v >= 0 for v in values) or sum(values) <= 0:
+        raise argparse.ArgumentTypeError(f"weights must be >= 0 with a positive sum, got {text!r}")
+    return values
+
+
 def _str_list(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
@@ -85,6 +95,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--uncond-prob", type=probability, help="classifier-free dropout probability (0.1)")
     p.add_argument("--masks", dest="mask_kinds", type=_str_list,
                    help="hole kinds: thin,medium,thick,box,object (default all)")
+    p.add_argument("--mask-weights", dest="mask_weights", type=_weight_list,
+                   help="relative frequency of each hole kind, in the order of --masks, e.g. "
+                   "4,2,1,1.5,1 (default: equal)")
     p.add_argument("--object-masks", dest="object_roots", nargs="+", metavar="DIR",
                    help="folders with the silhouettes for object-shaped holes (clip masks/ "
                    "folders, RGBA cut-outs); default: found under DATA")
@@ -110,7 +123,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 _CONFIG_FLAGS = (
     "steps", "batch_size", "crop_size", "latent_factor", "vae", "block_out_channels", "prediction_type", "masked_fill", "input_skip", "student", "aux_fill",
-    "lr", "warmup_steps", "ema_decay", "hole_weight", "focus_prob", "uncond_prob", "mask_kinds", "object_roots", "num_workers",
+    "lr", "warmup_steps", "ema_decay", "hole_weight", "focus_prob", "uncond_prob", "mask_kinds", "mask_weights", "object_roots", "num_workers",
     "seed", "log_every", "save_every", "init_from", "teacher", "distill_weight", "distill_blocks",
     "device", "export_dtype", "default_steps",
 )

@@ -43,6 +43,7 @@ from moebius_video.model.config import DDIM_SCHEDULER_CONFIG, MoebiusConfig
 from moebius_video.model.geometry import MASKED_FILLS, masked_input
 from moebius_video.model.latent import PixelUnshuffleLatent
 from moebius_video.model.network import MoebiusNetwork
+from moebius_video.train.masks import MaskConfig
 from moebius_video.train.objective import (
     PREDICTION_TYPES,
     ObjectiveConfig,
@@ -167,6 +168,10 @@ class DataSettings:
     Attributes:
         roots: Image folders, video files or folders of them (see ``discover_sources``).
         mask_kinds: Hole kinds to train with.
+        mask_weights: Relative frequency of each of ``mask_kinds`` (same order); ``None``
+            draws them equally often. The student's loss is a mean over all hole pixels of
+            a batch, so a kind's share of the gradient is its frequency times its hole area:
+            weighting the small-area kinds up (thin and medium strokes) gives them more say.
         object_roots: Where the ``object`` holes' silhouettes come from (clip ``masks/``
             folders, RGBA cut-outs); default: found under ``roots``.
         video_stride: Take every n-th frame of videos.
@@ -176,6 +181,7 @@ class DataSettings:
 
     roots: tuple[str, ...]
     mask_kinds: tuple[str, ...] = ("thin", "medium", "thick", "box", "object")
+    mask_weights: tuple[float, ...] | None = None
     object_roots: tuple[str, ...] = ()
     video_stride: int = 10
     holdout_fraction: float = 0.15
@@ -184,7 +190,10 @@ class DataSettings:
     def __post_init__(self) -> None:
         for name in ("roots", "mask_kinds", "object_roots"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.mask_weights is not None:
+            object.__setattr__(self, "mask_weights", tuple(float(w) for w in self.mask_weights))
         _raise_problems([] if self.roots else ["no training data given"])
+        MaskConfig(kinds=self.mask_kinds, weights=self.mask_weights)  # one-line error if unfit
 
 
 @dataclass(frozen=True)
@@ -605,7 +614,6 @@ def _batches(loader: DataLoader, sampler: Any, epoch: int) -> Iterator[tuple[int
 
 def _build_data(config: TrainConfig, ctx: _Dist) -> tuple[DataLoader, Any]:
     from moebius_video.train.data import DataConfig, InpaintingDataset
-    from moebius_video.train.masks import MaskConfig
 
     data = DataConfig(
         roots=tuple(config.data.roots),
@@ -613,7 +621,7 @@ def _build_data(config: TrainConfig, ctx: _Dist) -> tuple[DataLoader, Any]:
         video_stride=config.data.video_stride,
         split="train",
         holdout_fraction=config.data.holdout_fraction,
-        mask=MaskConfig(kinds=tuple(config.data.mask_kinds)),
+        mask=MaskConfig(kinds=tuple(config.data.mask_kinds), weights=config.data.mask_weights),
         seed=config.run.seed,
         object_roots=tuple(Path(r) for r in config.data.object_roots) or None,
     )

@@ -214,6 +214,32 @@ def test_cli_train_and_bad_input(tmp_path, capsys):
     assert "missing" in capsys.readouterr().err
 
 
+def test_mask_weights_choose_the_training_holes(tmp_path, capsys):
+    """--mask-weights reaches the dataset's mask draws; a bad list is a one-line error."""
+    from moebius_video.train.trainer import _build_data, _Dist
+
+    def hole_areas(weights):
+        config = _config(tmp_path, photo_size=64, mask_kinds=("thin", "box"), mask_weights=weights)
+        dataset = _build_data(config, _Dist())[0].dataset
+        return [float(dataset[i]["mask"].float().mean()) for i in range(len(dataset))]
+
+    thin_only, box_only = hole_areas((1, 0)), hole_areas((0, 1))
+    assert max(thin_only) <= 0.06  # thin strokes cover 1-5 % of the crop
+    assert min(box_only) >= 0.04 and np.mean(box_only) > 2 * np.mean(thin_only)
+    assert TrainConfig.from_dict(_config(tmp_path, mask_weights=[2, 1]).to_dict()).data.mask_weights == (2.0, 1.0)
+    with pytest.raises(InvalidArgumentError, match="weights has 1 values for 2 kinds"):
+        _config(tmp_path, mask_weights=(1.0,))
+    photos = str(tmp_path / "photos")
+    for bad in ("1,x", "-1,2", "0,0"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", photos, "-o", str(tmp_path / "r"), "--mask-weights", bad])
+        assert exit_info.value.code == 2
+        assert "--mask-weights" in capsys.readouterr().err
+    assert main(["train", photos, "-o", str(tmp_path / "r"), "--masks", "box,thin", "--mask-weights", "1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "weights" in err
+
+
 def test_config_dict_forms():
     """to_dict is nested by concern; from_dict reads it, the flat form of older runs, or a mix."""
     nested = TrainConfig(
@@ -227,8 +253,8 @@ def test_config_dict_forms():
     assert data["model"]["block_out_channels"] == (32, 64) and data["optim"]["steps"] == 7
     assert TrainConfig.from_dict(data) == nested
     flat = {k: v for section in data.values() for k, v in section.items()}
-    assert len(flat) == 42  # the 41 fields of the flat TrainConfig, less the never-filled `extra`,
-    # plus the student's `student` and `aux_fill`
+    assert len(flat) == 43  # the 41 fields of the flat TrainConfig, less the never-filled `extra`,
+    # plus the student's `student` and `aux_fill`, and `mask_weights`
     assert TrainConfig.from_dict(flat) == nested
     # Flat keys override the saved sections (how `train --resume --steps N` applies flags).
     assert TrainConfig.from_dict({**data, "steps": 9}).optim.steps == 9

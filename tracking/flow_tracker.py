@@ -465,7 +465,13 @@ class FlowTracker(MaskTracker):
         box: tuple[int, int, int, int],
         guess: np.ndarray,
     ) -> np.ndarray:
-        """Translation ``(tx, ty)`` of the object from the previous frame to ``gray``."""
+        """Translation ``(tx, ty)`` of the object from the previous frame to ``gray``.
+
+        The template is the object's box with its surroundings flattened to the object's
+        mean, so a place whose surroundings happen to fit better can win the correlation;
+        a jump away from ``guess`` (the predicted motion) is kept only when the object's
+        own pixels fit better there too (:meth:`_masked_error`).
+        """
         x0, y0, x1, y1 = box
         bw, bh = x1 - x0, y1 - y0
         template = prev_gray[y0:y1, x0:x1].astype(np.float32)
@@ -499,7 +505,29 @@ class FlowTracker(MaskTracker):
         cx = min(score.shape[1] - 1, round(radius * scale))
         if best - float(score[cy, cx]) < _MATCH_GAIN:
             return guess
-        return np.array([gx - radius + loc[0] / scale, gy - radius + loc[1] / scale], np.float32)
+        found = np.array([gx - radius + loc[0] / scale, gy - radius + loc[1] / scale], np.float32)
+        e_found = self._masked_error(prev_gray, prev_mask, gray, box, found)
+        e_guess = self._masked_error(prev_gray, prev_mask, gray, box, guess)
+        _log.debug("match: %s -> %s, object error %.1f there, %.1f predicted",
+                   guess.round(1), found.round(1), e_found, e_guess)
+        if e_found >= e_guess:
+            return guess  # the flattened surroundings matched better there, the object not
+        return found
+
+    @staticmethod
+    def _masked_error(
+        prev_gray: np.ndarray,
+        prev_mask: np.ndarray,
+        gray: np.ndarray,
+        box: tuple[int, int, int, int],
+        shift: np.ndarray,
+    ) -> float:
+        """Mean absolute grey difference of the object's pixels moved by ``shift``."""
+        x0, y0, x1, y1 = box
+        dx, dy = int(round(float(shift[0]))), int(round(float(shift[1])))
+        here = _crop(gray, x0 + dx, y0 + dy, x1 - x0, y1 - y0, replicate=True)
+        inside = prev_mask[y0:y1, x0:x1]
+        return float(cv2.mean(cv2.absdiff(prev_gray[y0:y1, x0:x1], here), mask=inside.view(np.uint8))[0])
 
     def _empty(
         self, state: TrackState, gray: np.ndarray, rgb: np.ndarray, extras: dict[str, np.ndarray]
@@ -985,6 +1013,7 @@ class FlowTracker(MaskTracker):
             extras["exited"] = np.asarray(True)  # no re-detection after an exit
             return self._empty(state, gray, rgb, extras)  # what is left of an exit
         lost = area < _LOST_FRACTION * anchor_area or confidence < _HOLD_BELOW
+        seen_here = False  # re-detection found the object where the held mask is
         if not lost:
             extras["tries"] = np.asarray(0, np.int64)
         else:
@@ -993,6 +1022,8 @@ class FlowTracker(MaskTracker):
             if back is not None:
                 found = back[0]
                 overlap = np.count_nonzero(found & small) / max(np.count_nonzero(found | small), 1)
+                # found where the held mask is: evidence that the object is still there
+                seen_here = overlap >= 0.5 and not going and not back[1]
                 # the object was lost (occluded, or back in after an exit), or only a remnant
                 # of it is left: start again from there
                 if overlap < 0.5 or area < _LOST_FRACTION * anchor_area:
@@ -1030,7 +1061,7 @@ class FlowTracker(MaskTracker):
         extras["soft"] = small.astype(np.float32)
         extras["rgb"] = rgb
         # 11. full resolution
-        low = int(extras.get("low", 0)) + 1 if confidence < _GONE_BELOW else 0
+        low = int(extras.get("low", 0)) + 1 if confidence < _GONE_BELOW and not seen_here else 0
         extras["low"] = np.asarray(low, np.int64)
         if low >= _GONE_AFTER and going:
             # what is left at the border of an object that went out: drop it (the empty

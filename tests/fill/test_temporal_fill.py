@@ -178,6 +178,27 @@ def test_spatial_filler_is_pluggable() -> None:
     assert (r.image[masks[0]] == 128).all()
 
 
+@pytest.mark.parametrize("name", ["temporal", "temporal-offline"])
+def test_default_spatial_fill_is_coarse_to_fine_telea_above_the_limit(name: str) -> None:
+    """What no frame showed (a first frame: everything) goes to Telea, coarse-to-fine for
+    remainders over ``SPATIAL_MAX_PIXELS`` (issue 14: the fill's costliest step after the
+    flows), bit for bit what ``OpenCVFiller(max_pixels=SPATIAL_MAX_PIXELS)`` gives, and
+    within a few dB of a full-resolution Telea pass."""
+    from moebius_video.fill.temporal import SPATIAL_MAX_PIXELS
+
+    image = texture(3, 120, 160)
+    mask = np.zeros((120, 160), bool)
+    mask[30:100, 40:120] = True  # 5600 px, above the limit
+    assert mask.sum() > SPATIAL_MAX_PIXELS
+    got = get_filler(name).fill(image, mask)
+    assert got.spatial_pixels == mask.sum() and got.propagated_pixels == 0
+    same = OpenCVFiller(max_pixels=SPATIAL_MAX_PIXELS).fill(image, mask).image
+    assert np.array_equal(got.image, same)
+    exact = OpenCVFiller(max_pixels=None).fill(image, mask).image
+    assert not np.array_equal(got.image, exact)  # the coarse pass did run
+    assert psnr(got.image[mask], exact[mask]) > 25.0
+
+
 def test_registry() -> None:
     assert get_filler("temporal").lookahead == 0
     offline = get_filler("temporal-offline")

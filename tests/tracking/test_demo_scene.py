@@ -73,15 +73,45 @@ def test_demo_scene_is_covered_to_its_last_frame() -> None:
     The stripes make the flow ambiguous: the motion model's scale wandered by 2-6 % on single
     frames and the expected area compounded it (x1.4 by frame 40), so the area term and the
     RANSAC inlier share (low on stripes and on any deforming object) drove the confidence to
-    0 and the mask was emptied from frame 54 (mean coverage 0.68, min 0). Measured after the
-    fix: mean 0.907, min 0.745. What is still weak: the object rotates, so a re-detection
-    places the keyframe's unrotated shape, and the colour term (the object against its
-    changing surroundings) holds the confidence just under the doubtful bar in the second
-    half, so the mask may not grow back and lags the stripes.
+    0 and the mask was emptied from frame 54 (mean coverage 0.68, min 0). Measured after that
+    fix: mean 0.907, min 0.745: the confidence stayed under the doubtful bar, so the mask
+    was held and shrank while re-detection found the keyframe's appearance right there
+    (match 0.86-0.98). A close match overlapping the held mask now restarts from the
+    keyframe's shape there: mean 0.990, min 0.917. What is still weak: the object rotates,
+    so a re-detection places the keyframe's unrotated shape.
     """
     far, cover, _ = _far_pixels(frames=90)
     assert max(far) <= 0.01 * 640 * 360, far
-    assert np.mean(cover) >= 0.85 and min(cover) >= 0.65, cover
+    assert np.mean(cover) >= 0.95 and min(cover) >= 0.85, cover
+
+
+def test_demo_clip_as_encoded_is_covered(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The demo clip as ``moebius-video demo`` writes it (H.264), decoded: what users track.
+
+    Compression moves the stripes' colours from frame to frame, so the colour term is lower
+    than on the raw frames. Before: mean coverage 0.870, worst frame 0.578; two faults:
+    the held mask (above), and a re-detected object dropped a frame later because the count
+    of frames without evidence was not reset when it was found (an empty frame, coverage
+    0). After: mean 0.951, worst 0.796 (x264's output varies a little from run to run).
+    """
+    av = pytest.importorskip("av")
+    scene = synthetic.SyntheticScene(synthetic.SceneConfig())
+    path = tmp_path / "demo.mp4"
+    synthetic.write_scene_clip(path, scene, audio=False)
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == len(scene)
+    tracker = get_tracker("flow")
+    state = tracker.init(frames[0], scene.frame(0).mask)
+    far, cover = [], []
+    kernel = np.ones((41, 41), np.uint8)  # the issue's 20 px
+    for index in range(1, len(frames)):
+        mask, state = tracker.step(state, frames[index])
+        true = scene.frame(index).mask
+        far.append(int(np.count_nonzero(mask & ~(cv2.dilate(true.view(np.uint8), kernel) > 0))))
+        cover.append(np.count_nonzero(mask & true) / np.count_nonzero(true))
+    assert max(far) <= 0.01 * true.size, far
+    assert np.mean(cover) >= 0.92 and min(cover) >= 0.7, cover
 
 
 def test_fast_demo_scene_with_grey_textureless_object() -> None:

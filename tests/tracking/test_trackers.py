@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from helpers import SynthClip, make_clip
@@ -209,3 +210,30 @@ def test_flow_finds_an_object_back_after_it_left_the_frame() -> None:
     covs = [coverage(dilate_mask(pred[t - 1], 4), clip.masks[t]) for t in found]
     ious = [jaccard(pred[t - 1], clip.masks[t]) for t in found]
     assert min(covs) > 0.9 and np.mean(ious) > 0.6, (covs, ious)
+
+
+def test_coarse_to_fine_search_finds_what_the_full_search_finds() -> None:
+    """Re-detection's search (``_best_match``) against the plain masked correlation over the
+    whole image: the same place and score, on textures with a pasted copy of the template
+    and look-alike distractors."""
+    from tracking.flow_tracker import _best_match, _masked_scores
+
+    rng = np.random.default_rng(7)
+    for trial in range(6):
+        image = cv2.GaussianBlur(rng.integers(0, 256, (150, 260, 3)).astype(np.uint8), (0, 0), 2.0)
+        th, tw = 40, 56
+        template = cv2.GaussianBlur(rng.integers(0, 256, (th, tw, 3)).astype(np.uint8), (0, 0), 1.5)
+        weight = np.zeros((th, tw), np.uint8)
+        cv2.ellipse(weight, (tw // 2, th // 2), (tw // 2 - 2, th // 2 - 2), 0, 0, 360, 1, -1)
+        x, y = int(rng.integers(0, 260 - tw)), int(rng.integers(0, 150 - th))
+        noisy = np.clip(template.astype(np.int16) + rng.integers(-12, 13, template.shape), 0, 255).astype(np.uint8)
+        region = image[y : y + th, x : x + tw]
+        region[weight > 0] = noisy[weight > 0]
+        for _ in range(2):  # dimmer copies elsewhere
+            dx, dy = int(rng.integers(0, 260 - tw)), int(rng.integers(0, 150 - th))
+            region = image[dy : dy + th, dx : dx + tw]
+            region[weight > 0] = (0.6 * template[weight > 0] + 0.4 * region[weight > 0]).astype(np.uint8)
+        img, tmpl, w = image.astype(np.float32), template.astype(np.float32), weight.astype(np.float32)
+        _, full, _, loc = cv2.minMaxLoc(_masked_scores(img, tmpl, w))
+        best, where = _best_match(img, tmpl, w)
+        assert where == tuple(loc) and abs(best - full) < 1e-5, (trial, where, loc, best, full)

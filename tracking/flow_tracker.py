@@ -417,47 +417,47 @@ def _masked_scores(image: np.ndarray, template: np.ndarray, weight: np.ndarray) 
     return score
 
 
+def _full_search(image: np.ndarray, template: np.ndarray, weight: np.ndarray) -> tuple[float, tuple[int, int]]:
+    """Best :func:`_masked_scores` value over the whole ``image`` and its ``(x, y)``."""
+    _, best, _, loc = cv2.minMaxLoc(_masked_scores(image, template, weight))
+    return float(best), (int(loc[0]), int(loc[1]))
+
+
 def _best_match(image: np.ndarray, template: np.ndarray, weight: np.ndarray) -> tuple[float, tuple[int, int]]:
-    """Best :func:`_masked_scores` value over ``image`` and its ``(x, y)``, coarse to fine.
+    """:func:`_full_search`, coarse to fine.
 
     The whole image is searched at half resolution; the ``_COARSE_PEAKS`` best places found
     there (each a local maximum) are searched again at full resolution, ``_COARSE_SLACK``
     px around. The same answer as the full search whenever the true peak is among the
     coarse ones, for a fraction of the cost (the search ran on every doubtful frame).
+    Small templates or images get the full search.
     """
     th, tw = weight.shape
     height, width = image.shape[:2]
     if min(th, tw) < 16 or (height - th + 1) * (width - tw + 1) < 4 * _COARSE_MIN_PLACES:
-        _, best, _, loc = cv2.minMaxLoc(_masked_scores(image, template, weight))
-        return float(best), (int(loc[0]), int(loc[1]))
+        return _full_search(image, template, weight)
     small_w = (cv2.resize(weight, (tw // 2, th // 2), interpolation=cv2.INTER_AREA) >= 0.5).astype(np.float32)
     if small_w.sum() < 8:
-        _, best, _, loc = cv2.minMaxLoc(_masked_scores(image, template, weight))
-        return float(best), (int(loc[0]), int(loc[1]))
+        return _full_search(image, template, weight)
     small_t = cv2.resize(template, (tw // 2, th // 2), interpolation=cv2.INTER_AREA)
     small_i = cv2.resize(image, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
     coarse = _masked_scores(small_i, small_t, small_w)
-    best, best_loc = -2.0, (0, 0)
+    found: tuple[float, tuple[int, int]] | None = None
     for _ in range(_COARSE_PEAKS):
         _, value, _, (cx, cy) = cv2.minMaxLoc(coarse)
         if value <= -1.0:
             break
         # suppress this peak (a template's half size around it) before the next
         cv2.rectangle(coarse, (cx - tw // 4, cy - th // 4), (cx + tw // 4, cy + th // 4), -2.0, -1)
-        x0 = max(0, 2 * cx - _COARSE_SLACK)
-        y0 = max(0, 2 * cy - _COARSE_SLACK)
+        x0, y0 = max(0, 2 * cx - _COARSE_SLACK), max(0, 2 * cy - _COARSE_SLACK)
         x1 = min(width, 2 * cx + _COARSE_SLACK + tw + 1)
         y1 = min(height, 2 * cy + _COARSE_SLACK + th + 1)
         if x1 - x0 < tw or y1 - y0 < th:
             continue
-        fine = _masked_scores(np.ascontiguousarray(image[y0:y1, x0:x1]), template, weight)
-        _, value, _, (fx, fy) = cv2.minMaxLoc(fine)
-        if value > best:
-            best, best_loc = float(value), (x0 + int(fx), y0 + int(fy))
-    if best <= -2.0:
-        _, value, _, loc = cv2.minMaxLoc(_masked_scores(image, template, weight))
-        return float(value), (int(loc[0]), int(loc[1]))
-    return best, best_loc
+        value, (fx, fy) = _full_search(np.ascontiguousarray(image[y0:y1, x0:x1]), template, weight)
+        if found is None or value > found[0]:
+            found = (value, (x0 + fx, y0 + fy))
+    return found if found is not None else _full_search(image, template, weight)
 
 
 class FlowTracker(MaskTracker):
@@ -559,7 +559,7 @@ class FlowTracker(MaskTracker):
         e_found = self._masked_error(prev_gray, prev_mask, gray, box, found)
         e_guess = self._masked_error(prev_gray, prev_mask, gray, box, guess)
         _log.debug("match: %s -> %s, object error %.1f there, %.1f predicted",
-                   guess.round(1), found.round(1), e_found, e_guess)
+                   guess, found, e_found, e_guess)
         if e_found >= e_guess:
             return guess  # the flattened surroundings matched better there, the object not
         return found
@@ -595,6 +595,15 @@ class FlowTracker(MaskTracker):
             confidence=0.0,
         )
 
+    @staticmethod
+    def _anchor(extras: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+        """The keyframe's colours in its object's box and the object's shape there (bool)."""
+        template = extras.get("anchor_rgb")
+        shape = extras.get("anchor_shape")
+        if template is None or shape is None:
+            return None
+        return template, shape > 0
+
     def _redetect(
         self, rgb: np.ndarray, extras: dict[str, np.ndarray], min_score: float
     ) -> np.ndarray | None:
@@ -607,11 +616,10 @@ class FlowTracker(MaskTracker):
         when the best correlation is below ``min_score`` or the colours there do not match
         the keyframe's (the object is not visible).
         """
-        template = extras.get("anchor_rgb")
-        shape = extras.get("anchor_shape")
-        if template is None or shape is None:
+        anchor = self._anchor(extras)
+        if anchor is None:
             return None
-        inside = shape > 0
+        template, inside = anchor
         th, tw = inside.shape
         height, width = rgb.shape[:2]
         if inside.sum() < 16 or th >= height or tw >= width:
@@ -645,11 +653,10 @@ class FlowTracker(MaskTracker):
         working-resolution mask of the visible part of the keyframe's shape at the best match
         of at least ``_REENTRY_SCORE`` whose colours match the keyframe's, else ``None``.
         """
-        template = extras.get("anchor_rgb")
-        shape = extras.get("anchor_shape")
-        if template is None or shape is None:
+        anchor = self._anchor(extras)
+        if anchor is None:
             return None
-        full_inside = shape > 0
+        template, full_inside = anchor
         full_h, full_w = full_inside.shape
         full_height, full_width = rgb.shape[:2]
         # searched at a reduced scale (the template at most _ENTER_SIZE px)

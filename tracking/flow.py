@@ -84,6 +84,7 @@ class DISFlow(FlowBackend):
     def __init__(
         self, preset: DisPreset = "ultrafast", use_initial_flow: bool = True,
         finest_scale: int | None = None,
+        patch_stride: int | None = None,
     ) -> None:
         """Create the solver.
 
@@ -93,17 +94,24 @@ class DISFlow(FlowBackend):
             finest_scale: Finest pyramid level the patches are matched at (0 = the
                 input's resolution; ``None`` = the preset's: 1 for ``"medium"``, 2
                 otherwise). The result is upsampled from there.
+            patch_stride: Distance in px between the patches DIS matches (``None`` = the
+                preset's: 3 for ``"medium"``, 4 otherwise; its patches are 8 px wide).
+                A larger stride matches fewer patches: less work, fewer overlapping votes.
 
         Raises:
-            TrackingError: unknown preset, or a negative ``finest_scale``.
+            TrackingError: unknown preset, a negative ``finest_scale`` or a ``patch_stride``
+                outside 1..8.
         """
         if preset not in _DIS_PRESETS:
             raise TrackingError(f"preset must be one of {sorted(_DIS_PRESETS)}, got {preset!r}")
         if finest_scale is not None and not 0 <= finest_scale <= 8:
             raise TrackingError(f"finest_scale must be in 0..8, got {finest_scale}")
+        if patch_stride is not None and not 1 <= patch_stride <= 8:
+            raise TrackingError(f"patch_stride must be in 1..8, got {patch_stride}")
         self.preset = preset
         self.use_initial_flow = use_initial_flow
         self.finest_scale = finest_scale
+        self.patch_stride = patch_stride
         self._dis = self._create()
         self._shape: tuple[int, ...] = ()
 
@@ -111,6 +119,8 @@ class DISFlow(FlowBackend):
         dis = cv2.DISOpticalFlow.create(_DIS_PRESETS[self.preset])
         if self.finest_scale is not None:
             dis.setFinestScale(self.finest_scale)
+        if self.patch_stride is not None:
+            dis.setPatchStride(self.patch_stride)
         return dis
 
     def compute(

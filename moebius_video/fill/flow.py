@@ -40,6 +40,8 @@ class BackgroundFlowConfig:
             and upsamples; medium at 216 px with ``finest_scale=0`` matches the same
             patches for the same cost, and everything done with the flow afterwards
             (completion, checks, warps) runs on a quarter of the pixels.
+        patch_stride: Distance (px) between DIS's 8-px patches (``None`` = the preset's, 3
+            for ``"medium"``): the flow's largest cost is proportional to the patches.
         exclude_margin: Extra dilation (flow-resolution px) of the hole before its flow is
             discarded: DIS matches patches, so the object's motion leaks a few pixels out.
         fb_alpha: Relative tolerance of the forward-backward check.
@@ -56,6 +58,7 @@ class BackgroundFlowConfig:
     flow_size: int = 256
     preset: DisPreset = "medium"
     finest_scale: int | None = None
+    patch_stride: int | None = None
     exclude_margin: int = 2
     fb_alpha: float = 0.01
     fb_beta: float = 0.5
@@ -209,7 +212,10 @@ class FlowEstimator:
     def __init__(self, config: BackgroundFlowConfig, scale: float = 1.0) -> None:
         self.config = config
         self.scale = float(scale)
-        self._dis = DISFlow(config.preset, use_initial_flow=False, finest_scale=config.finest_scale)
+        self._dis = DISFlow(
+            config.preset, use_initial_flow=False, finest_scale=config.finest_scale,
+            patch_stride=config.patch_stride,
+        )
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
     def grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:

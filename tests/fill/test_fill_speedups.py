@@ -192,3 +192,30 @@ def test_flow_on_a_smaller_grid_with_finest_scale_zero() -> None:
         DISFlow("medium", finest_scale=-1)
     est = FlowEstimator(BackgroundFlowConfig(flow_size=64, finest_scale=0))
     assert est._dis.finest_scale == 0
+
+
+def test_patch_stride_reaches_dis_and_still_finds_the_motion() -> None:
+    """``patch_stride`` reaches OpenCV's DIS (and a fresh solver after a size change); the
+    file default uses 5; a shifted texture is still measured to a tenth of a pixel."""
+    from tracking.errors import TrackingError
+    from tracking.flow import DISFlow
+
+    from moebius_video.fill.temporal import OFFLINE_FLOW
+
+    assert DISFlow("medium")._dis.getPatchStride() == 3
+    dis = DISFlow("medium", finest_scale=0, patch_stride=5)
+    assert dis._dis.getPatchStride() == 5
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (160, 232), dtype=np.uint8), (0, 0), 2)
+    a, b = texture[20:140, 20:212], texture[20:140, 23:215]  # b(x) = a(x + 3)
+    flow = dis.compute(np.ascontiguousarray(b), np.ascontiguousarray(a))  # b(x) ~ a(x + flow)
+    inner = flow[16:-16, 16:-16]
+    assert abs(float(np.median(inner[..., 0])) - 3.0) < 0.1
+    assert abs(float(np.median(inner[..., 1]))) < 0.1
+    dis.compute(a[:100], a[:100])  # a new size: a fresh solver with the same stride
+    assert dis._dis.getPatchStride() == 5
+    for bad in (0, 9):
+        with pytest.raises(TrackingError, match="patch_stride"):
+            DISFlow("medium", patch_stride=bad)
+    assert OFFLINE_FLOW.patch_stride == 5
+    assert FlowEstimator(OFFLINE_FLOW)._dis.patch_stride == 5

@@ -237,3 +237,33 @@ def test_coarse_to_fine_search_finds_what_the_full_search_finds() -> None:
         _, full, _, loc = cv2.minMaxLoc(_masked_scores(img, tmpl, w))
         best, where = _best_match(img, tmpl, w)
         assert where == tuple(loc) and abs(best - full) < 1e-5, (trial, where, loc, best, full)
+
+
+def test_coarse_to_fine_search_refines_only_the_close_peaks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A coarse peak far below the best one is not refined; two equal candidates both are,
+    and the better one is returned."""
+    import tracking.flow_tracker as ft
+
+    rng = np.random.default_rng(3)
+    th, tw = 40, 56
+    template = cv2.GaussianBlur(rng.integers(0, 256, (th, tw, 3)).astype(np.uint8), (0, 0), 1.5)
+    weight = np.ones((th, tw), np.float32)
+    refined: list[tuple[int, int]] = []
+    full_search = ft._full_search
+
+    def counting(image: np.ndarray, tmpl: np.ndarray, w: np.ndarray) -> tuple[float, tuple[int, int]]:
+        refined.append(image.shape[:2])
+        return full_search(image, tmpl, w)
+
+    monkeypatch.setattr(ft, "_full_search", counting)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (150, 260, 3)).astype(np.uint8), (0, 0), 2.0)
+    image[20 : 20 + th, 30 : 30 + tw] = template
+    best, where = ft._best_match(image.astype(np.float32), template.astype(np.float32), weight)
+    assert where == (30, 20) and best > 0.99
+    assert len(refined) == 1  # the other peaks are background: far below
+    refined.clear()
+    noisy = np.clip(template.astype(np.int16) + rng.integers(-6, 7, template.shape), 0, 255)
+    image[90 : 90 + th, 180 : 180 + tw] = noisy.astype(np.uint8)  # a near-copy
+    best, where = ft._best_match(image.astype(np.float32), template.astype(np.float32), weight)
+    assert where == (30, 20) and best > 0.99
+    assert len(refined) == 2

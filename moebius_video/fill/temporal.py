@@ -686,11 +686,13 @@ class TemporalFiller(Filler):
 #: (the preset's ``finest_scale=1``) loses 1.5 dB, mostly on static cameras whose tiny
 #: measured motion then passes the static threshold. Its patches are matched every 5 px
 #: instead of the preset's 3 (``patch_stride``): the flows were file mode's costliest step
-#: (two DIS passes a frame, ~11 ms each on one thread), and 5 cuts them by about a third for
-#: no measurable loss. ``eval completion`` (432x240, 10 clips, every frame), stride 3 -> 5:
+#: (two DIS passes a frame, 11.3 ms each on one thread), and 5 cuts them to 7.1-7.6 ms for
+#: a loss within the evaluation's noise, but a little more flicker on pasted objects.
+#: ``eval completion`` (432x240, 10 clips, every frame), stride 3 -> 5:
 #: other clips' masks +3.08 -> +3.05 dB over Telea (flicker 1.329 -> 1.308), pasted objects
 #: +6.01 -> +5.99 (flicker 0.854 -> 0.898); at 640x360 (40 frames a clip) 32.37 dB both;
-#: stride 4 was no better (+3.00 / +6.07). ``bench pipeline`` 640x360: 23.0 -> 26.2 frames/s.
+#: stride 4 was no better (+3.00 / +6.07). ``bench pipeline`` 640x360 (with a cheaper
+#: re-detection in the tracker), interleaved runs: 22.5-23.1 -> 25.5-25.8 frames/s.
 OFFLINE_FLOW = BackgroundFlowConfig(
     flow_size=216, finest_scale=0, patch_stride=5, fb_beta=0.125, exclude_margin=3
 )

@@ -38,6 +38,10 @@ on the projection of the colours on their main axis inside the object):
    in through a border (the part of the keyframe's template inside the frame, matched along
    that border, is placed frame after frame until the object is fully in); it then restarts
    there, whatever remnant the state still carried; a remnant left behind is not kept;
+   an object lost elsewhere (behind something) is also looked for partly visible, for
+   :data:`_EMERGE_AGE` frames: the parts of its keyframe template along its motion,
+   matched near where it was last seen and where its velocity would have taken it (the
+   largest part that matches is placed, frame after frame, until it is fully out);
 8. the mask is upsampled to the frame size; unsure pixels next to the mask (probability
    >= 0.3) are added to the returned mask only, never to the propagated state.
 """
@@ -163,6 +167,22 @@ _ENTER_MIN = 0.25
 _ENTER_SLACK = 0.25
 _ENTER_SIZE = 40
 _ENTER_EVERY = 2
+# Coming out from behind something (a lost object, not at the border): the parts of the
+# keyframe's template of _EMERGE_FRACTIONS (the largest that matches wins; a third of the
+# object matched the look-alike patch of the pasted tests) are matched, the template at most
+# _EMERGE_SIZE px, within _EMERGE_REACH template sizes of where the object was last seen
+# confidently and of where its velocity then would have taken it, for _EMERGE_AGE frames
+# after. A part must score _EMERGE_SCORE, or _EMERGE_OVERRIDE where it replaces a held
+# mask larger than a remnant (on DAVIS' tennis a 0.80 part took the mask off the player).
+_EMERGE = True
+_EMERGE_FRACTIONS = (0.9, 0.7, 0.5)
+_EMERGE_REACH = 1.0
+_EMERGE_SIZE = 64
+_EMERGE_SCORE = 0.8
+_EMERGE_OVERRIDE = 0.85
+_EMERGE_AGE = 30
+_EMERGE_EVERY = 2
+_EMERGE_TRACK = False
 _MIN_COMPONENT = 0.05
 _EXIT_FRACTION = 0.02
 _OUT_THRESHOLD = 0.3
@@ -469,6 +489,20 @@ def _best_match(image: np.ndarray, template: np.ndarray, weight: np.ndarray) -> 
     return found if found is not None else _full_search(image, template, weight)
 
 
+def _paste_clipped(shape: np.ndarray, x0: int, y0: int, size: tuple[int, int]) -> np.ndarray | None:
+    """An ``size`` bool mask with ``shape`` placed at ``(x0, y0)``, clipped to it; ``None``
+    when nothing of it is inside."""
+    height, width = size
+    sh, sw = shape.shape
+    cx0, cy0 = max(0, x0), max(0, y0)
+    cx1, cy1 = min(width, x0 + sw), min(height, y0 + sh)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return None
+    placed = np.zeros(size, bool)
+    placed[cy0:cy1, cx0:cx1] = shape[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    return placed
+
+
 class FlowTracker(MaskTracker):
     """Optical-flow mask propagation that holds on real footage (see the module doc)."""
 
@@ -613,6 +647,19 @@ class FlowTracker(MaskTracker):
             return None
         return template, shape > 0
 
+    def _scaled_anchor(
+        self, rgb: np.ndarray, extras: dict[str, np.ndarray], size: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float] | None:
+        """The keyframe's shape, and frame, template and shape downscaled so that the
+        template is at most ``size`` px (:func:`_downscaled`), with the scale; ``None``
+        without a keyframe template."""
+        anchor = self._anchor(extras)
+        if anchor is None:
+            return None
+        template, full_inside = anchor
+        frame, tmpl, weights, scale = _downscaled(rgb, template, full_inside, size)
+        return full_inside, frame, tmpl, weights > 0, scale
+
     def _redetect(
         self, rgb: np.ndarray, extras: dict[str, np.ndarray], min_score: float
     ) -> np.ndarray | None:
@@ -662,15 +709,13 @@ class FlowTracker(MaskTracker):
         working-resolution mask of the visible part of the keyframe's shape at the best match
         of at least ``_REENTRY_SCORE`` whose colours match the keyframe's, else ``None``.
         """
-        anchor = self._anchor(extras)
-        if anchor is None:
-            return None
-        template, full_inside = anchor
-        full_h, full_w = full_inside.shape
-        full_height, full_width = rgb.shape[:2]
         # searched at a reduced scale (the template at most _ENTER_SIZE px)
-        frame, tmpl_all, weights, scale = _downscaled(rgb, template, full_inside, _ENTER_SIZE)
-        inside = weights > 0
+        scaled = self._scaled_anchor(rgb, extras, _ENTER_SIZE)
+        if scaled is None:
+            return None
+        full_inside, frame, tmpl_all, inside, scale = scaled
+        full_height, full_width = rgb.shape[:2]
+        full_h, full_w = full_inside.shape
         th, tw = inside.shape
         height, width = frame.shape[:2]
         total = int(np.count_nonzero(inside))
@@ -713,14 +758,11 @@ class FlowTracker(MaskTracker):
                 else:
                     x0, y0 = loc[0], loc[1] - (th - k)
                 # back to the working resolution: the keyframe's full shape, clipped
-                x0, y0 = round(x0 / scale), round(y0 / scale)
-                placed = np.zeros((full_height, full_width), bool)
-                cx0, cy0 = max(0, x0), max(0, y0)
-                cx1, cy1 = min(full_width, x0 + full_w), min(full_height, y0 + full_h)
-                if cx1 <= cx0 or cy1 <= cy0:
-                    continue
-                placed[cy0:cy1, cx0:cx1] = full_inside[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
-                best = (value, placed)
+                placed = _paste_clipped(
+                    full_inside, round(x0 / scale), round(y0 / scale), (full_height, full_width)
+                )
+                if placed is not None:
+                    best = (value, placed)
         if best is None:
             return None
         _log.debug("entering: best border match %.2f", best[0])
@@ -728,15 +770,99 @@ class FlowTracker(MaskTracker):
             return None
         return best[1]
 
+    def _emerge(
+        self, rgb: np.ndarray, extras: dict[str, np.ndarray], min_score: float
+    ) -> np.ndarray | None:
+        """Find the object partly visible next to where it was last seen (an occluder).
+
+        As :meth:`_enter` but the parts of the keyframe's template (each side's
+        :data:`_EMERGE_FRACTIONS`) are matched anywhere within :data:`_EMERGE_REACH`
+        template sizes of the last confident mask's box (and of where the velocity it had
+        then would have taken it), not along a border. Returns the working-resolution mask
+        of the largest matching part, placed at its best match of at least ``min_score``
+        whose colours match the keyframe's, else ``None``.
+        """
+        seen = extras.get("seen_box")
+        scaled = self._scaled_anchor(rgb, extras, _EMERGE_SIZE) if seen is not None else None
+        if scaled is None:
+            return None
+        full_inside, frame, tmpl_all, inside, scale = scaled
+        full_h, full_w = full_inside.shape
+        th, tw = inside.shape
+        height, width = frame.shape[:2]
+        # where it was, and where its last velocity would have taken it since
+        age = int(extras.get("now", 0)) - int(extras.get("seen_at", 0))
+        vx, vy = (float(v) * max(age, 0) for v in extras.get("seen_velocity", np.zeros(2)))
+        sx0, sy0 = min(seen[0], seen[0] + vx) * scale, min(seen[1], seen[1] + vy) * scale
+        sx1, sy1 = max(seen[2], seen[2] + vx) * scale, max(seen[3], seen[3] + vy) * scale
+        reach_x, reach_y = _EMERGE_REACH * tw, _EMERGE_REACH * th
+        rx0, ry0 = max(0, int(sx0 - reach_x)), max(0, int(sy0 - reach_y))
+        rx1, ry1 = min(width, int(np.ceil(sx1 + reach_x))), min(height, int(np.ceil(sy1 + reach_y)))
+        total = int(np.count_nonzero(inside))
+        # a moving object shows its front (coming out) or its back (going in): the parts
+        # along its motion; a still one (a moving occluder) any of the four
+        sides: tuple[str, ...] = ("left", "right", "top", "bottom")
+        if max(abs(vx), abs(vy)) >= 0.5 * max(age, 1):
+            sides = sides[:2] if abs(vx) >= abs(vy) else sides[2:]
+        best: tuple[float, np.ndarray] | None = None
+        for fraction in _EMERGE_FRACTIONS:  # the largest part that matches wins
+            if best is not None:
+                break
+            for side in sides:
+                along_x = side in ("left", "right")
+                k = round(fraction * (tw if along_x else th))
+                if k < 4:
+                    continue
+                if side == "left":  # its left part is visible
+                    part = np.s_[:, :k]
+                elif side == "right":
+                    part = np.s_[:, tw - k :]
+                elif side == "top":
+                    part = np.s_[:k, :]
+                else:
+                    part = np.s_[th - k :, :]
+                weight = inside[part]
+                ph, pw = weight.shape
+                if ry1 - ry0 < ph + 1 or rx1 - rx0 < pw + 1:
+                    continue
+                if np.count_nonzero(weight) < max(16, _ENTER_MIN * total):
+                    continue
+                tmpl = tmpl_all[part]
+                if float(tmpl[weight].std()) < 1.0:
+                    continue
+                score = _masked_scores(frame[ry0:ry1, rx0:rx1], tmpl, weight.astype(np.float32))
+                _, value, _, loc = cv2.minMaxLoc(score)
+                if value < min_score or (best is not None and value <= best[0]):
+                    continue
+                # the part's origin, back to the working resolution: the part's shape only
+                px0, py0 = round((rx0 + loc[0]) / scale), round((ry0 + loc[1]) / scale)
+                kk = round(fraction * (full_w if along_x else full_h))
+                shape = {
+                    "left": full_inside[:, :kk], "right": full_inside[:, full_w - kk :],
+                    "top": full_inside[:kk, :], "bottom": full_inside[full_h - kk :, :],
+                }[side]
+                placed = _paste_clipped(shape, px0, py0, rgb.shape[:2])
+                if placed is not None:
+                    best = (value, placed)
+        if best is None:
+            return None
+        _log.debug("emerging: best part match %.2f (min %.2f)", best[0], min_score)
+        if self._looks_like(rgb, best[1], extras) < 0.5:
+            return None
+        return best[1]
+
     def _find_back(
-        self, rgb: np.ndarray, extras: dict[str, np.ndarray], exited: bool
+        self, rgb: np.ndarray, extras: dict[str, np.ndarray], exited: bool, hidden: bool = True
     ) -> tuple[np.ndarray, bool] | None:
         """Re-detect a lost object: ``(working-resolution mask, partly in)`` or ``None``.
 
         After an exit through the border, the object must match its keyframe closely, fully
         back in or coming in through a border (:meth:`_enter`): a weaker match elsewhere
-        would put the mask on the scene.
+        would put the mask on the scene. Otherwise, for a while after it was last seen,
+        a part of it coming out from behind something (:meth:`_emerge`); ``hidden``: the
+        held mask is at most a remnant (else a part must match more closely to replace it).
         """
+        extras.pop("emerged", None)  # set below when this call's answer is a part
         if not self.config.redetect:
             return None
         tries = int(extras.get("tries", 0))
@@ -749,7 +875,17 @@ class FlowTracker(MaskTracker):
         if exited and tries % _ENTER_EVERY == 0:
             part = self._enter(rgb, extras)
             if part is not None:
+                extras["emerging"] = np.asarray(False)
                 return part, True
+        emerging = bool(extras.get("emerging", False))
+        age = int(extras.get("now", 0)) - int(extras.get("seen_at", 0))
+        if _EMERGE and (emerging or not exited) and age <= _EMERGE_AGE and tries % _EMERGE_EVERY == 0:
+            # over a held mask that is not a remnant, only a closer match of a part wins
+            part = self._emerge(rgb, extras, _EMERGE_SCORE if emerging or hidden else _EMERGE_OVERRIDE)
+            if part is not None:
+                extras["emerging"] = np.asarray(not _EMERGE_TRACK)
+                extras["emerged"] = np.asarray(True)
+                return part, not _EMERGE_TRACK
         return None
 
     def _lost(
@@ -780,6 +916,8 @@ class FlowTracker(MaskTracker):
         extras["ref_area"] = np.asarray(max(np.count_nonzero(small), 1), np.float64)
         extras["exited"] = np.asarray(entering)
         extras["entering"] = np.asarray(entering)
+        if not entering:
+            extras["emerging"] = np.asarray(False)
         extras["tries"] = np.asarray(0, np.int64)
         extras["low"] = np.asarray(0, np.int64)  # found: the frames without evidence end here
         extras["rgb"] = rgb
@@ -862,6 +1000,8 @@ class FlowTracker(MaskTracker):
             x0, y0, x1, y1 = box
             extras["anchor_rgb"] = rgb[y0:y1, x0:x1].copy()
             extras["anchor_shape"] = (soft[y0:y1, x0:x1] >= 0.5).astype(np.uint8)
+            extras["seen_box"] = np.asarray(tuple(box), np.int64)
+            extras["seen_at"] = np.asarray(index, np.int64)
         if self.config.color:
             bins = 32 if np.count_nonzero(soft >= 0.5) >= 4096 else 16
             fg, bg = self._models(rgb, soft >= 0.5, bins)
@@ -885,6 +1025,7 @@ class FlowTracker(MaskTracker):
         height, width = size
         rgb, gray = self._small(frame, size)
         extras = dict(state.extras)
+        extras["now"] = np.asarray(state.index + 1, np.int64)
         gray = self._gray(rgb, gray, extras)
         prev_soft = extras["soft"]
         prev_mask = prev_soft >= 0.5
@@ -1084,7 +1225,14 @@ class FlowTracker(MaskTracker):
             extras["tries"] = np.asarray(0, np.int64)
         else:
             # an object going out must match its keyframe closely (fully or partly back in)
-            back = self._find_back(rgb, extras, going)
+            remnant = area < _LOST_FRACTION * anchor_area
+            back = self._find_back(rgb, extras, going, remnant)
+            emerged = bool(extras.pop("emerged", False))
+            if back is not None and emerged and not remnant:
+                # a part of the object found inside the held mask: nothing to replace
+                if np.count_nonzero(back[0] & small) >= 0.5 * np.count_nonzero(back[0]):
+                    extras["emerging"] = np.asarray(False)
+                    back = None
             if back is not None:
                 found = back[0]
                 overlap = np.count_nonzero(found & small) / max(np.count_nonzero(found | small), 1)
@@ -1126,6 +1274,10 @@ class FlowTracker(MaskTracker):
         extras["velocity"] = np.array([tx - residual[0], ty - residual[1]], np.float32)
         extras["soft"] = small.astype(np.float32)
         extras["rgb"] = rgb
+        if confidence >= _CONFIDENT and small.any():
+            extras["seen_box"] = np.asarray(tuple(mask_box(small)), np.int64)
+            extras["seen_at"] = np.asarray(state.index + 1, np.int64)
+            extras["seen_velocity"] = extras["velocity"]
         # 11. full resolution
         low = int(extras.get("low", 0)) + 1 if confidence < _GONE_BELOW and not seen_here else 0
         extras["low"] = np.asarray(low, np.int64)

@@ -115,6 +115,29 @@ def test_exit_gives_empty_masks_and_a_doubtful_range(world: tuple[Source, Path])
     assert all(r.start <= k <= r.end for r in ranges for k in r.keyframes)
 
 
+def test_object_coming_out_from_behind_the_strip_is_found_partly_visible(
+    world: tuple[Source, Path],
+) -> None:
+    """The object passes behind the occluding strip: as soon as half of it is out again, the
+    visible part is masked (a part of the keyframe's template matched next to where it was
+    last seen), and nothing is masked elsewhere in any frame, the look-alike patch below
+    its path included."""
+    source, obj = world
+    clip = make_clip(source, obj, "occluded", n=40, size=(W, H))
+    full = clip.masks[0].sum()
+    tracker = get_tracker("flow")
+    state = tracker.init(clip.frames[0], clip.masks[0])
+    found = []
+    for t in range(1, 40):
+        mask, state = tracker.step(state, clip.frames[t])
+        cov, _, coll, _ = frame_scores(mask, clip.masks[t], 4)
+        assert coll <= 0.01, (t, coll)
+        if clip.masks[t].sum() >= 0.45 * full:
+            found.append((t, round(cov, 2)))
+    hidden = [t for t in range(40) if clip.masks[t].sum() < 0.45 * full]
+    assert hidden and all(cov >= 0.8 for _, cov in found), found
+
+
 def test_full_occlusion_and_vanishing_object_hold_or_empty(world: tuple[Source, Path]) -> None:
     source, obj = world
     clip = make_clip(source, obj, "slow", n=24, size=(W, H))

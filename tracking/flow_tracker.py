@@ -460,9 +460,10 @@ def _best_match(image: np.ndarray, template: np.ndarray, weight: np.ndarray) -> 
 
     The whole image is searched at half resolution; the ``_COARSE_PEAKS`` best places found
     there (each a local maximum, at most ``_COARSE_MARGIN`` below the best) are searched
-    again at full resolution, ``_COARSE_SLACK`` px around. The same answer as the full search whenever the true peak is among the
-    coarse ones, for a fraction of the cost (the search ran on every doubtful frame).
-    Small templates or images get the full search.
+    again at full resolution, ``_COARSE_SLACK`` px around. The same answer as the full
+    search whenever the true peak is among the refined ones, for a fraction of the cost
+    (the search runs on every doubtful frame). Small templates or images get the full
+    search.
     """
     th, tw = weight.shape
     height, width = image.shape[:2]

@@ -868,7 +868,6 @@ class FlowTracker(MaskTracker):
         a part of it coming out from behind something (:meth:`_emerge`); ``hidden``: the
         held mask is at most a remnant (else a part must match more closely to replace it).
         """
-        extras.pop("emerged", None)  # set below when this call's answer is a part
         if not self.config.redetect:
             return None
         tries = int(extras.get("tries", 0))
@@ -897,7 +896,6 @@ class FlowTracker(MaskTracker):
             part = self._emerge(rgb, extras, _EMERGE_SCORE if emerging or hidden else _EMERGE_OVERRIDE)
             if part is not None:
                 extras["emerging"] = np.asarray(True)
-                extras["emerged"] = np.asarray(True)
                 return part, True
         return None
 
@@ -1240,9 +1238,9 @@ class FlowTracker(MaskTracker):
             # an object going out must match its keyframe closely (fully or partly back in)
             remnant = area < _LOST_FRACTION * anchor_area
             back = self._find_back(rgb, extras, going, remnant)
-            emerged = bool(extras.pop("emerged", False))
-            if back is not None and emerged and not remnant:
-                # a part of the object found inside the held mask: nothing to replace
+            # a part (from _emerge when "emerging" is set; _enter clears it) found inside
+            # the held mask: nothing to replace
+            if back is not None and back[1] and bool(extras.get("emerging", False)) and not remnant:
                 if np.count_nonzero(back[0] & small) >= 0.5 * np.count_nonzero(back[0]):
                     extras["emerging"] = np.asarray(False)
                     back = None

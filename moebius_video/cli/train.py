@@ -63,6 +63,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--batch-size", type=positive_int, help="images per step per process (16)")
     p.add_argument("--crop", dest="crop_size", type=positive_int,
                    help="training crop side in pixels (128)")
+    p.add_argument("--window", dest="window_size", type=positive_int,
+                   help="with --student and --masked-fill ns/telea: train on windows of this "
+                   "many pixels, filled by OpenCV at full size and shrunk to --crop for the "
+                   "network, the loss measured after the correction is enlarged back (as the "
+                   "pipeline fills larger images); default: windows of --crop's size")
     p.add_argument("--latent-factor", type=positive_int, help="pixel-unshuffle factor (4)")
     p.add_argument("--vae", metavar="DIR",
                    help="diffuse in this AutoencoderKL's latent space instead (e.g. PixelHacker's "
@@ -123,7 +128,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 _CONFIG_FLAGS = (
     "steps", "batch_size", "crop_size", "latent_factor", "vae", "block_out_channels", "prediction_type", "masked_fill", "input_skip", "student", "aux_fill",
-    "lr", "warmup_steps", "ema_decay", "hole_weight", "focus_prob", "uncond_prob", "mask_kinds", "mask_weights", "object_roots", "num_workers",
+    "lr", "warmup_steps", "ema_decay", "hole_weight", "focus_prob", "uncond_prob", "mask_kinds", "mask_weights", "object_roots", "num_workers", "window_size",
     "seed", "log_every", "save_every", "init_from", "teacher", "distill_weight", "distill_blocks",
     "device", "export_dtype", "default_steps",
 )

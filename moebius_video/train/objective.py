@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from moebius_video.errors import InvalidArgumentError
-from moebius_video.model.geometry import masked_input
+from moebius_video.model.geometry import CLASSICAL_FILLS, masked_input, resize_image
 
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
@@ -295,9 +295,95 @@ def pixel_loss(
     return loss
 
 
+def shrink_mask(hole: torch.Tensor, size: int) -> torch.Tensor:
+    """A ``B, 1, H, W`` hole resized to ``size`` the pipeline's way: any partial cover is hole
+    (:func:`~moebius_video.model.geometry.resize_mask` on a batch); float 0/1."""
+    if hole.shape[-1] == size and hole.shape[-2] == size:
+        return (hole > 0.5).to(torch.float32)
+    cover = F.interpolate(
+        (hole > 0.5).float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    )
+    return (cover > 1e-3).float()
+
+
+@dataclass
+class WindowedLoss:
+    """:func:`windowed_student_loss`'s answer: the loss, and the same loss of the input alone."""
+
+    loss: torch.Tensor
+    input_loss: float
+    prediction: torch.Tensor
+
+
+def windowed_student_loss(
+    network: Any,
+    vae: Any,
+    image: torch.Tensor,
+    hole: torch.Tensor,
+    size: int,
+    masked_fill: str,
+    aux_fill: str | None,
+    config: StudentConfig | None = None,
+) -> WindowedLoss:
+    """The student's loss on a window larger than the network, measured as the pipeline fills.
+
+    :class:`~moebius_video.model.pipeline.MoebiusInpaintingPipeline` (with a classical
+    ``masked_fill``) fills the full-resolution window with OpenCV, shrinks that fill and the
+    hole to the network's ``size``, runs the network, and adds its correction (output minus
+    input), enlarged back to the window, to the full-resolution fill inside the hole. Trained
+    on crops of the network's size instead, the student learns to correct OpenCV's errors at
+    that size, which are not the errors of a larger window's fill seen shrunk (smoother, and
+    better on thin strokes). This loss follows the pipeline's steps (the same resize
+    functions) and scores the composite at the window's resolution with :func:`pixel_loss`.
+
+    Args:
+        network: The student (``input_skip``).
+        vae: The latent space (differentiable ``decode``).
+        image: ``B, 3, S, S`` windows in [-1, 1], ``S >= size``.
+        hole: ``B, 1, S, S``, 1 = hole.
+        size: The network's side in pixels.
+        masked_fill: The classical fill the correction is added to (``"ns"`` or ``"telea"``).
+        aux_fill: The second fill in the noisy-latent slot (``None``: zeros).
+        config: Timestep and weights.
+    """
+    if masked_fill not in CLASSICAL_FILLS:
+        raise InvalidArgumentError(
+            f"a training window larger than the network needs a classical masked_fill "
+            f"{CLASSICAL_FILLS}, got {masked_fill!r}"
+        )
+    config = config or StudentConfig()
+    module = getattr(network, "module", network)
+    b = image.shape[0]
+    known = hole < 0.5
+    with torch.no_grad():
+        base = (masked_input(image, (~known).to(image.dtype), masked_fill) + 1) / 2  # [0, 1]
+        crop = resize_image(base, (size, size)).clamp(0, 1)
+        small_hole = shrink_mask(hole, size).to(image.dtype)
+        pixels = crop * 2 - 1
+        scale = vae.config.scaling_factor
+        masked_latents = vae.encode(pixels).latent_dist.sample() * scale
+        if aux_fill is None:
+            aux = torch.zeros_like(masked_latents)
+        else:
+            aux = vae.encode(masked_input(pixels, small_hole, aux_fill)).latent_dist.sample() * scale
+        latent_mask = F.interpolate(small_hole, size=masked_latents.shape[-2:]).to(masked_latents.dtype)
+        input_loss = float(pixel_loss(base * 2 - 1, image, hole, config))
+    timesteps = torch.full((b,), config.timestep, dtype=torch.int64, device=image.device)
+    ids = module.cfg_input_ids(b)[b:]
+    prediction = network(torch.cat([aux, latent_mask, masked_latents], dim=1), timesteps, ids)
+    decoded = ((vae.decode(prediction / scale).sample.float() + 1) / 2).clamp(0, 1)
+    full = base + resize_image(decoded - crop, tuple(image.shape[-2:]))
+    composite = torch.where(known, (image.float() + 1) / 2, full.clamp(0, 1))
+    loss = pixel_loss(composite * 2 - 1, image, hole, config)
+    return WindowedLoss(loss, input_loss, prediction)
+
+
 __all__ = [
     "PREDICTION_TYPES",
     "StudentConfig",
+    "WindowedLoss",
+    "shrink_mask",
+    "windowed_student_loss",
     "pixel_loss",
     "student_loss",
     "LatentBatch",

@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from moebius_video.errors import CheckpointError, InvalidArgumentError
 from moebius_video.model.config import DDIM_SCHEDULER_CONFIG, MoebiusConfig
-from moebius_video.model.geometry import MASKED_FILLS, masked_input
+from moebius_video.model.geometry import CLASSICAL_FILLS, MASKED_FILLS, masked_input
 from moebius_video.model.latent import PixelUnshuffleLatent
 from moebius_video.model.network import MoebiusNetwork
 from moebius_video.train.masks import MaskConfig
@@ -52,6 +52,7 @@ from moebius_video.train.objective import (
     encode_batch,
     pixel_loss,
     student_loss,
+    windowed_student_loss,
 )
 
 logger = logging.getLogger(__name__)
@@ -177,6 +178,12 @@ class DataSettings:
         video_stride: Take every n-th frame of videos.
         holdout_fraction: Share of the clips/images kept out for evaluation.
         num_workers: DataLoader worker processes.
+        window_size: With a student on a classical ``masked_fill``: train on windows of this
+            many pixels (more than the network's ``crop_size``), filled by OpenCV at full
+            resolution and shrunk to the network, the correction enlarged back and the
+            loss measured there (:func:`~moebius_video.train.objective.windowed_student_loss`),
+            as the pipeline fills holes in larger images; ``None``: windows of the
+            network's size.
     """
 
     roots: tuple[str, ...]
@@ -186,6 +193,7 @@ class DataSettings:
     video_stride: int = 10
     holdout_fraction: float = 0.15
     num_workers: int = 0
+    window_size: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("roots", "mask_kinds", "object_roots"):
@@ -365,6 +373,24 @@ class TrainConfig:
     optim: OptimSettings = field(default_factory=OptimSettings)
     distill: DistillSettings = field(default_factory=DistillSettings)
     export: ExportSettings = field(default_factory=ExportSettings)
+
+    def __post_init__(self) -> None:
+        window = self.data.window_size
+        if window is None:
+            return
+        problems = []
+        if window < self.model.crop_size or window % 8:
+            problems.append(
+                f"window_size must be a multiple of 8 and >= crop_size ({self.model.crop_size}), got {window}"
+            )
+        if not self.model.student or self.model.masked_fill not in CLASSICAL_FILLS:
+            problems.append(
+                "window_size needs --student with a classical --masked-fill (ns or telea): the "
+                "correction is added to OpenCV's fill of the whole window"
+            )
+        if self.distill.teacher is not None:
+            problems.append("window_size cannot be combined with a distillation teacher")
+        _raise_problems(problems)
 
     def latent_geometry(self) -> tuple[int, int]:
         """``(latent channels, pixels per latent position)``; reads the VAE's config.json."""
@@ -617,7 +643,7 @@ def _build_data(config: TrainConfig, ctx: _Dist) -> tuple[DataLoader, Any]:
 
     data = DataConfig(
         roots=tuple(config.data.roots),
-        crop_size=config.model.crop_size,
+        crop_size=config.data.window_size or config.model.crop_size,
         video_stride=config.data.video_stride,
         split="train",
         holdout_fraction=config.data.holdout_fraction,
@@ -699,8 +725,9 @@ def train(
                     f"run's ({source.network.config} vs {network.config})"
                 )
             network.load_state_dict(source.network.state_dict())
-            if config.model.student:
+            if config.model.student and not source.deterministic:
                 # The correction's last layer starts at zero: step 0 returns the input.
+                # (A student's weights are continued as they are.)
                 zero_correction(network)
         network.to(ctx.device).train()
         ema = make_ema(network, config.optim.ema_decay)
@@ -786,23 +813,32 @@ def train(
                 mask = batch["mask"].to(ctx.device, non_blocking=True)
                 for group in optimizer.param_groups:
                     group["lr"] = config.optim.lr * lr_factor(step, config)
-                latent_batch = encode_batch(vae, image, mask, config.model.masked_fill)
-                if config.model.student:
-                    aux = None
-                    if config.model.aux_fill is not None:
-                        with torch.no_grad():
-                            aux_pixels = masked_input(image, (mask > 0.5).to(image.dtype), config.model.aux_fill)
-                            aux = vae.encode(aux_pixels).latent_dist.sample() * vae.config.scaling_factor
-                    result = student_loss(model, vae, image, latent_batch, mask, student, aux)
-                else:
-                    result = diffusion_loss(model, scheduler, latent_batch, objective, generator=generator)
-                loss = result.loss
-                parts = {"student" if config.model.student else "diffusion": float(loss.detach())}
-                if config.model.student:
+                if config.data.window_size:
+                    windowed = windowed_student_loss(
+                        model, vae, image, mask, config.model.crop_size, config.model.masked_fill,
+                        config.model.aux_fill, student,
+                    )
+                    loss = windowed.loss
                     # The same loss of the student's input (its step 0): what it must beat.
-                    with torch.no_grad():
-                        base = vae.decode(latent_batch.masked_latents / vae.config.scaling_factor).sample
-                        parts["student_input"] = float(pixel_loss(base, image, mask, student))
+                    parts = {"student": float(loss.detach()), "student_input": windowed.input_loss}
+                else:
+                    latent_batch = encode_batch(vae, image, mask, config.model.masked_fill)
+                    if config.model.student:
+                        aux = None
+                        if config.model.aux_fill is not None:
+                            with torch.no_grad():
+                                aux_pixels = masked_input(image, (mask > 0.5).to(image.dtype), config.model.aux_fill)
+                                aux = vae.encode(aux_pixels).latent_dist.sample() * vae.config.scaling_factor
+                        result = student_loss(model, vae, image, latent_batch, mask, student, aux)
+                    else:
+                        result = diffusion_loss(model, scheduler, latent_batch, objective, generator=generator)
+                    loss = result.loss
+                    parts = {"student" if config.model.student else "diffusion": float(loss.detach())}
+                    if config.model.student:
+                        # The same loss of the student's input (its step 0): what it must beat.
+                        with torch.no_grad():
+                            base = vae.decode(latent_batch.masked_latents / vae.config.scaling_factor).sample
+                            parts["student_input"] = float(pixel_loss(base, image, mask, student))
                 if distiller is not None:
                     distilled = distiller.loss(
                         latent_batch.latents,

@@ -12,7 +12,13 @@ from moebius_video.errors import InvalidArgumentError
 from moebius_video.model import MoebiusInpaintingPipeline, MoebiusNetwork
 from moebius_video.model.geometry import classical_fill
 from moebius_video.model.latent import PixelUnshuffleLatent
-from moebius_video.train.objective import StudentConfig, encode_batch, student_loss
+from moebius_video.train.objective import (
+    StudentConfig,
+    encode_batch,
+    pixel_loss,
+    student_loss,
+    windowed_student_loss,
+)
 from moebius_video.train.trainer import ModelShape, load_checkpoint, train, zero_correction
 
 from .test_trainer import _config
@@ -94,3 +100,76 @@ def test_a_tiny_student_run_exports_a_deterministic_one_step_model(tmp_path):
     b = pipe(image, mask, output_type="np", generator=torch.Generator().manual_seed(2)).images[0]
     assert np.array_equal(a, b)
     assert np.array_equal((a * 255).round().astype(np.uint8)[~mask], image[~mask])
+
+
+def _windowed_pipeline():
+    pipe = MoebiusInpaintingPipeline.from_pretrained("moebius-tiny")
+    pipe.feather = 0.0  # eval image's setting: the loss scores the hole as filled, unblended
+    pipe.network.eval()
+    return pipe
+
+
+def test_the_windowed_loss_scores_exactly_what_the_pipeline_paints():
+    """Training on a window larger than the network must see the pipeline's own output: NS at
+    full resolution, shrunk to the network, the correction enlarged back inside the hole."""
+    pipe = _windowed_pipeline()
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:256, 0:256]
+    image = np.stack([120 + 60 * np.sin(xx / 17), 100 + 50 * np.cos(yy / 11), (xx + yy) / 2.5], -1)
+    image = np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
+    hole = np.zeros((256, 256), bool)
+    hole[2:6, 2:250] = True  # a thin stroke across, so the window is the whole picture
+    hole[40:200, 120:124] = True
+    hole[150:230, 30:110] = True
+    painted = pipe(image, hole, output_type="np").images[0]
+    box = pipe(image, hole, output_type="latent").crop_boxes[0]
+    assert (box.height, box.width) == (256, 256)  # the whole picture is the window
+    tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1
+    mask = torch.from_numpy(hole)[None, None].float()
+    with torch.no_grad():
+        out = windowed_student_loss(pipe.network, pipe.vae, tensor, mask, 128, "ns", "pushpull")
+        ns = classical_fill(tensor, mask, "ns")
+    # Rebuild the composite from the prediction the loss used and compare with the pipeline.
+    decoded = ((pipe.vae.decode(out.prediction / 2).sample + 1) / 2).clamp(0, 1)
+    from moebius_video.model.geometry import resize_image
+
+    crop = resize_image((ns + 1) / 2, (128, 128)).clamp(0, 1)
+    full = ((ns + 1) / 2 + resize_image(decoded - crop, (256, 256))).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    assert np.abs(full[hole] - painted[hole]).max() <= 1 / 255 + 1e-4  # uint8 rounding only
+    # The model changes NS's fill (else this test would compare two copies of NS)...
+    ns_pixels = ((ns[0].permute(1, 2, 0).numpy() + 1) / 2)[hole]
+    assert np.abs(painted[hole] - ns_pixels).mean() > 1 / 255
+    # ... and the loss is pixel_loss of that composite, the input's loss that of NS alone.
+    composite = torch.from_numpy(np.where(hole[..., None], full, image / 255.0)).permute(2, 0, 1)[None].float()
+    assert torch.allclose(out.loss, pixel_loss(composite * 2 - 1, tensor, mask), atol=1e-4)
+    assert out.input_loss == pytest.approx(float(pixel_loss(ns, tensor, mask)), abs=1e-6)
+
+
+def test_a_windowed_student_run_trains_and_refuses_what_it_cannot_do(tmp_path):
+    config = _config(tmp_path, photo_size=80, masked_fill="ns", aux_fill="pushpull", input_skip=True,
+                     student=True, steps=2, window_size=64)
+    result = train(config, progress=False)
+    assert result.step == 2 and np.isfinite(result.final_loss)
+    log = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert all(r["student_input"] > 0 for r in log)
+    with pytest.raises(InvalidArgumentError, match="window_size must be a multiple of 8"):
+        _config(tmp_path, masked_fill="ns", input_skip=True, student=True, window_size=20)
+    with pytest.raises(InvalidArgumentError, match="classical --masked-fill"):
+        _config(tmp_path, masked_fill="pushpull", input_skip=True, student=True, window_size=64)
+    with pytest.raises(InvalidArgumentError, match="classical --masked-fill"):
+        _config(tmp_path, window_size=64)  # a diffusion model has no correction to enlarge
+
+
+def test_init_from_a_student_keeps_its_correction(tmp_path):
+    """Continuing the shipped student must not zero what it learned (a diffusion model's
+    weights start at their input instead)."""
+    config = _config(tmp_path, photo_size=160, crop_size=128, block_out_channels=(32, 64, 128),
+                     cross_attention_dim=40, encoder_hid_dim=72, num_heads=8, masked_fill="ns",
+                     aux_fill="pushpull", input_skip=True, student=True, steps=1, lr=1e-12,
+                     batch_size=1, init_from="moebius-tiny")
+    train(config, progress=False)
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["network"]
+    shipped = MoebiusInpaintingPipeline.from_pretrained("moebius-tiny").network.state_dict()
+    key = "diff_model.conv_out.bn2.weight"
+    assert shipped[key].abs().sum() > 0
+    assert torch.allclose(state[key], shipped[key], atol=1e-6)

@@ -253,8 +253,8 @@ def test_config_dict_forms():
     assert data["model"]["block_out_channels"] == (32, 64) and data["optim"]["steps"] == 7
     assert TrainConfig.from_dict(data) == nested
     flat = {k: v for section in data.values() for k, v in section.items()}
-    assert len(flat) == 43  # the 41 fields of the flat TrainConfig, less the never-filled `extra`,
-    # plus the student's `student` and `aux_fill`, and `mask_weights`
+    assert len(flat) == 44  # the 41 fields of the flat TrainConfig, less the never-filled `extra`,
+    # plus the student's `student` and `aux_fill`, `mask_weights` and `window_size`
     assert TrainConfig.from_dict(flat) == nested
     # Flat keys override the saved sections (how `train --resume --steps N` applies flags).
     assert TrainConfig.from_dict({**data, "steps": 9}).optim.steps == 9

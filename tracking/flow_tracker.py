@@ -296,7 +296,14 @@ def _relative_motion(warped: np.ndarray, flow: np.ndarray) -> np.ndarray:
     ring = (cv2.dilate(w8, ellipse_kernel(8)) > 0) & ~(cv2.dilate(w8, ellipse_kernel(3)) > 0)
     if np.count_nonzero(ring) < 16:
         return np.zeros(2, np.float32)
-    return np.median(flow[ring], axis=0) - np.median(flow[warped], axis=0)
+    planes = cv2.split(flow)
+    return _median_flow(planes, ring) - _median_flow(planes, warped)
+
+
+def _median_flow(planes: tuple[np.ndarray, ...], where: np.ndarray) -> np.ndarray:
+    """The median ``(u, v)`` of a flow's components (``cv2.split``) over ``where``: per
+    contiguous plane, twice as fast as a median over axis 0 of the ``N x 2`` vectors."""
+    return np.array([np.median(planes[0][where]), np.median(planes[1][where])], np.float32)
 
 
 def _trailing(dist: np.ndarray, rel: np.ndarray) -> np.ndarray:
@@ -371,8 +378,9 @@ def _fit_motion(
 
 def _model_flow(
     model: np.ndarray, shape: tuple[int, int], new_origin: tuple[int, int], old_origin: tuple[int, int]
-) -> np.ndarray:
-    """The region flow a new->old model predicts (same convention as the measured flow)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The region flow a new->old model predicts (same convention as the measured flow), as
+    its ``(u, v)`` components, each ``H, W`` float32."""
     h, w = shape
     nx, ny = new_origin
     ox, oy = old_origin
@@ -381,7 +389,8 @@ def _model_flow(
     m = model.astype(np.float32)
     u = m[0, 0] * xs + m[0, 1] * ys + m[0, 2] - ox - (xs - nx)
     v = m[1, 0] * xs + m[1, 1] * ys + m[1, 2] - oy - (ys - ny)
-    return np.stack(np.broadcast_arrays(u, v), axis=-1)
+    u, v = np.broadcast_arrays(u, v)
+    return np.ascontiguousarray(u), np.ascontiguousarray(v)
 
 
 def _motion_evidence(
@@ -397,14 +406,16 @@ def _motion_evidence(
     ``None`` when they do so everywhere.
     """
     h, w = flow.shape[:2]
-    bg = _model_flow(bg_model, (h, w), new_origin, old_origin)
+    bg_u, bg_v = _model_flow(bg_model, (h, w), new_origin, old_origin)
     # the object's model is given for region coordinates already
-    obj = _model_flow(roi_model, (h, w), (0, 0), (old_origin[0], old_origin[1]))
-    sep = np.linalg.norm(obj - bg, axis=2)
+    obj_u, obj_v = _model_flow(roi_model, (h, w), (0, 0), (old_origin[0], old_origin[1]))
+    # vector lengths with cv2.magnitude: ~10x faster than np.linalg.norm over a last axis of 2
+    sep = cv2.magnitude(obj_u - bg_u, obj_v - bg_v)
     if float(sep.max()) < _MOTION_MIN_SEP:
         return None
-    e_obj = np.linalg.norm(flow - obj, axis=2)
-    e_bg = np.linalg.norm(flow - bg, axis=2)
+    fu, fv = cv2.split(np.ascontiguousarray(flow, dtype=np.float32))
+    e_obj = cv2.magnitude(fu - obj_u, fv - obj_v)
+    e_bg = cv2.magnitude(fu - bg_u, fv - bg_v)
     out = np.clip((e_bg - e_obj) / np.maximum(sep, 0.5), -1.0, 1.0)
     out[sep < _MOTION_MIN_SEP] = 0.0
     return out.astype(np.float32)
@@ -1281,7 +1292,7 @@ class FlowTracker(MaskTracker):
         support = roi & warped
         if np.count_nonzero(support) < 16:
             support = warped
-        residual = np.median(flow[support], axis=0)
+        residual = _median_flow(cv2.split(flow), support)
         extras["velocity"] = np.array([tx - residual[0], ty - residual[1]], np.float32)
         extras["soft"] = small.astype(np.float32)
         extras["rgb"] = rgb

@@ -267,3 +267,40 @@ def test_coarse_to_fine_search_refines_only_the_close_peaks(monkeypatch: pytest.
     best, where = ft._best_match(image.astype(np.float32), template.astype(np.float32), weight)
     assert where == (30, 20) and best > 0.99
     assert len(refined) == 2
+
+
+def test_motion_evidence_and_medians_keep_their_definitions() -> None:
+    """The per-pixel motion evidence and the median flows (computed on split planes with
+    ``cv2.magnitude`` for speed) equal their plain numpy definitions: +1 where a pixel moves
+    like the object's model, -1 like the background's, 0 where the models agree."""
+    import tracking.flow_tracker as ft
+
+    rng = np.random.default_rng(5)
+    h, w = 60, 80
+    obj = np.array([[1.0, 0.0, 3.0], [0.0, 1.0, -1.0], [0, 0, 1]])  # a shift of (3, -1)
+    bg = np.array([[1.02, 0.01, -2.0], [-0.01, 1.02, 0.5], [0, 0, 1]])  # a zoom and a pan
+    new_origin, old_origin = (10, 5), (12, 4)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+
+    def model_flow(m: np.ndarray, origin_new: tuple[int, int]) -> np.ndarray:
+        gx, gy = xs + origin_new[0], ys + origin_new[1]
+        u = m[0, 0] * gx + m[0, 1] * gy + m[0, 2] - old_origin[0] - xs
+        v = m[1, 0] * gx + m[1, 1] * gy + m[1, 2] - old_origin[1] - ys
+        return np.stack([u, v], -1)
+
+    f_obj, f_bg = model_flow(obj, (0, 0)), model_flow(bg, new_origin)
+    flow = np.where((xs < 40)[..., None], f_obj, f_bg) + rng.normal(0, 0.2, (h, w, 2))
+    flow = flow.astype(np.float32)
+    got = ft._motion_evidence(flow, obj, bg, new_origin, old_origin)
+    assert got is not None
+    sep = np.linalg.norm(f_obj - f_bg, axis=2)
+    want = np.clip((np.linalg.norm(flow - f_bg, axis=2) - np.linalg.norm(flow - f_obj, axis=2))
+                   / np.maximum(sep, 0.5), -1, 1)
+    want[sep < ft._MOTION_MIN_SEP] = 0
+    assert np.abs(got - want).max() < 1e-4
+    assert got[:, :30].mean() > 0.8 and got[:, 50:].mean() < -0.8  # the two halves told apart
+    # the two models agreeing everywhere: nothing to tell
+    assert ft._motion_evidence(flow, obj, obj, (0, 0), old_origin) is None
+    where = rng.random((h, w)) < 0.3
+    planes = cv2.split(flow)
+    assert np.allclose(ft._median_flow(planes, where), np.median(flow[where], axis=0))

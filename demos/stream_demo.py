@@ -55,7 +55,13 @@ def _sender(url: str, scene: SyntheticScene, stop: threading.Event) -> None:
     # Rendered on demand and played once: a looping clip would make the object jump.
     source = FakeCapture.from_scene(scene, frame_rate=30, name="sender")
     # Every frame (a camera encoder drops none; the box below is drawn on frame 0).
-    run_live(source, [sink], LiveConfig(mode="all"), stop=stop)  # no mask: pass-through
+    try:
+        run_live(source, [sink], LiveConfig(mode="all"), stop=stop)  # no mask: pass-through
+    except OutputError as exc:
+        # The receiver closed the connection (its --duration ran out, or Ctrl-C) while a
+        # frame was on its way: the end of the demo, not a failure of the sender.
+        if not stop.is_set():
+            logging.getLogger("sender").info("the receiver went away: %s", exc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,7 +33,10 @@ def test_remove_object_demo_on_its_generated_clip(tmp_path: Path, capsys: pytest
     assert not np.array_equal(frames[0], frames[45])  # the scene moves: a real video came out
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_stream_demo_streams_over_loopback_and_records(tmp_path: Path) -> None:
+    # (the sender thread must end quietly when the receiver closes mid-frame: it used to die
+    # with a broken pipe under load)
     out = tmp_path / "recorded.mp4"
     code = _load("stream_demo").main(["--port", "0", "--duration", "3", "--output", str(out)])
     assert code == 0

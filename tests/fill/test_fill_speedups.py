@@ -197,10 +197,9 @@ def test_flow_on_a_smaller_grid_with_finest_scale_zero() -> None:
 def test_patch_stride_reaches_dis_and_still_finds_the_motion() -> None:
     """``patch_stride`` reaches OpenCV's DIS (and a fresh solver after a size change); the
     file default uses 5; a shifted texture is still measured to a tenth of a pixel."""
+    from moebius_video.fill.temporal import OFFLINE_FLOW
     from tracking.errors import TrackingError
     from tracking.flow import DISFlow
-
-    from moebius_video.fill.temporal import OFFLINE_FLOW
 
     assert DISFlow("medium")._dis.getPatchStride() == 3
     dis = DISFlow("medium", finest_scale=0, patch_stride=5)

@@ -229,8 +229,9 @@ _MIN_SCALE_STEP = 0.05
 # (0.25-0.5 on a tennis player whose dense warp explains 90 % of him), so only a fit below
 # _FIT_LO + _FIT_SPAN (flow chaos) lowers it; the share of the carried mask the dense warp
 # does not explain, above _PHOTO_HI - 0.4, is the occlusion signal.
-# The reported area term (step 9): 1 down to a mask 1/_SHORT_FREE of the expected area, 0 at
-# 1/(_SHORT_FREE * _SHORT_SPAN) (0.6), the doubtful threshold 0.4 at ~0.67. Measured on the
+# The reported area term (module doc item 9; step 12 in the code): 1 down to a mask
+# 1/_SHORT_FREE of the expected area, 0 at 1/(_SHORT_FREE * _SHORT_SPAN) (0.6), the
+# doubtful threshold 0.4 at ~0.67. Measured on the
 # per-frame confidences (bad = coverage < 0.9 or collateral > 1 %): share of bad frames
 # flagged, pasted held-out 0.49 -> 0.58, tune 0.41 -> 0.66, DAVIS 0.40 -> 0.51, the share of
 # flagged frames that are bad 0.53 -> 0.51, 0.56 -> 0.63, 0.98 -> 0.97. Fed to the tracker's

@@ -31,6 +31,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_reaches_python():  # type: ignore[no-untyped-def]
+    """Ctrl-C is Python's KeyboardInterrupt here and in the commands the tests start.
+
+    A shell that runs the suite in the background without job control starts it with SIGINT
+    ignored; Python then installs no KeyboardInterrupt handler, ``_thread.interrupt_main``
+    does nothing and every child inherits the ignored signal: the Ctrl-C tests fail (or a
+    live run waits forever for its interrupt). Measured on this machine: 4 such failures in
+    one backgrounded ``.ci/run``. A Python-level handler is reset to the default by ``exec``,
+    so the commands the tests start get Ctrl-C again too.
+    """
+    import signal
+
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():  # type: ignore[no-untyped-def]
     """One intra-op thread: on a small shared CPU two spinning threads run up to ~10x slower,
     and the suite's work is many tiny tensors, where threads only add overhead."""

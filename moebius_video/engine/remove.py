@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -161,7 +161,13 @@ class RemoveResult:
 
 
 class MaskFolderWriter:
-    """Writes ``00000.png``-style masks into a temporary folder, renamed into place at the end."""
+    """Writes ``00000.png``-style masks into a temporary folder, renamed into place at the end.
+
+    The temporary folder's name is chosen when the writer is made and the folder is created
+    on the first :meth:`write`: a Ctrl-C or SIGTERM that lands while the writer is being
+    made (before the caller holds it, so before it can be aborted) leaves nothing behind,
+    and :meth:`abort` removes the folder whenever it came to exist.
+    """
 
     def __init__(self, folder: Path, *, overwrite: bool = False) -> None:
         self.folder = Path(folder)
@@ -179,16 +185,39 @@ class MaskFolderWriter:
             raise OutputError(f"cannot write masks to {self.folder}: {parent} does not exist")
         if not os.access(parent, os.W_OK):
             raise OutputError(f"cannot write masks to {self.folder}: {parent} is not writable")
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}.partial-", dir=parent))
+        self._parent = parent
+        self._tmp = self._fresh_name()
+        self._made = False
+
+    def _fresh_name(self) -> Path:
+        return self._parent / f".{self.folder.name}.partial-{secrets.token_hex(4)}"
+
+    def _make(self) -> None:
+        """Create the temporary folder (its name is known before it exists: see above)."""
+        if self._made:
+            return
+        for _ in range(100):
+            try:
+                self._tmp.mkdir()
+                break
+            except FileExistsError:  # another writer's name: pick another
+                self._tmp = self._fresh_name()
+            except OSError as error:
+                raise OutputError(f"cannot write masks to {self.folder}: {error}") from error
+        else:  # pragma: no cover - 100 collisions of 32 random bits
+            raise OutputError(f"cannot write masks to {self.folder}: no free temporary name")
+        self._made = True
 
     def write(self, name: str, mask: np.ndarray) -> None:
         """Save one mask as ``name.png`` (0 = kept, 255 = replaced)."""
+        self._make()
         save_mask(self._tmp / f"{name}.png", mask)
 
     def close(self) -> None:
         """Move the finished folder into place (the old one is kept until it succeeded)."""
         from moebius_video.io.writer import publish_folder
 
+        self._make()
         publish_folder(self._tmp, self.folder, overwrite=True)  # checked when opened
 
     def abort(self) -> None:

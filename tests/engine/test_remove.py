@@ -272,3 +272,30 @@ def test_saved_masks_folder_is_not_private(tmp_path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE((tmp_path / "used").stat().st_mode) == 0o777 & ~umask
+
+
+def test_mask_folder_writer_leaves_nothing_when_stopped_at_any_point(tmp_path: Path) -> None:
+    """A Ctrl-C or SIGTERM can land while the writer is being made, before the caller holds
+    it and can abort it (a CI run left a ``.masks.partial-*`` folder after SIGTERM that way):
+    making the writer creates nothing; the folder appears on the first mask, and abort
+    removes it whenever it exists."""
+    from moebius_video.engine.remove import MaskFolderWriter
+
+    target = tmp_path / "masks"
+    writer = MaskFolderWriter(target)
+    assert list(tmp_path.iterdir()) == []  # nothing yet: an interrupt here leaks nothing
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
+    writer = MaskFolderWriter(target)
+    writer.write("00000", np.ones((4, 6), bool))
+    partial = [p.name for p in tmp_path.iterdir()]
+    assert len(partial) == 1 and partial[0].startswith(".masks.partial-")
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
+    writer = MaskFolderWriter(target)
+    writer.write("00000", np.zeros((4, 6), bool))
+    writer.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["masks"]
+    assert [p.name for p in target.iterdir()] == ["00000.png"]
+    MaskFolderWriter(tmp_path / "none").close()  # no mask at all: an empty folder
+    assert (tmp_path / "none").is_dir() and not any((tmp_path / "none").iterdir())

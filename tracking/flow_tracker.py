@@ -310,17 +310,17 @@ def _filter_components(mask: np.ndarray, seed: np.ndarray, min_fraction: float) 
     return keep[labels]
 
 
-def _relative_motion(warped: np.ndarray, flow: np.ndarray) -> np.ndarray:
+def _relative_motion(warped: np.ndarray, planes: tuple[np.ndarray, ...]) -> np.ndarray:
     """Displacement (px) of the object relative to the background around it.
 
-    The difference of the median (backward) flows of a ring of background around the warped
-    mask and of the mask itself; zero when the ring is too small to tell.
+    The difference of the median (backward) flows (``planes``: its u and v, ``cv2.split``)
+    of a ring of background around the warped mask and of the mask itself; zero when the
+    ring is too small to tell.
     """
     w8 = warped.astype(np.uint8)
     ring = (cv2.dilate(w8, ellipse_kernel(8)) > 0) & ~(cv2.dilate(w8, ellipse_kernel(3)) > 0)
     if np.count_nonzero(ring) < 16:
         return np.zeros(2, np.float32)
-    planes = cv2.split(flow)
     return _median_flow(planes, ring) - _median_flow(planes, warped)
 
 
@@ -418,7 +418,7 @@ def _model_flow(
 
 
 def _motion_evidence(
-    flow: np.ndarray,
+    planes: tuple[np.ndarray, ...],
     roi_model: np.ndarray,
     bg_model: np.ndarray,
     new_origin: tuple[int, int],
@@ -427,9 +427,11 @@ def _motion_evidence(
     """Per pixel, in ``[-1, 1]``: +1 moves like the object's model, -1 like the background's.
 
     Zero where the two models predict nearly the same motion (nothing to tell), and
-    ``None`` when they do so everywhere.
+    ``None`` when they do so everywhere. ``planes``: the measured flow's u and v
+    (``cv2.split``, float32).
     """
-    h, w = flow.shape[:2]
+    fu, fv = planes[0], planes[1]
+    h, w = fu.shape
     bg_u, bg_v = _model_flow(bg_model, (h, w), new_origin, old_origin)
     # the object's model is given for region coordinates already
     obj_u, obj_v = _model_flow(roi_model, (h, w), (0, 0), (old_origin[0], old_origin[1]))
@@ -437,7 +439,6 @@ def _motion_evidence(
     sep = cv2.magnitude(obj_u - bg_u, obj_v - bg_v)
     if float(sep.max()) < _MOTION_MIN_SEP:
         return None
-    fu, fv = cv2.split(np.ascontiguousarray(flow, dtype=np.float32))
     e_obj = cv2.magnitude(fu - obj_u, fv - obj_v)
     e_bg = cv2.magnitude(fu - bg_u, fv - bg_v)
     out = np.clip((e_bg - e_obj) / np.maximum(sep, 0.5), -1.0, 1.0)
@@ -1117,6 +1118,8 @@ class FlowTracker(MaskTracker):
         old_soft = np.ascontiguousarray(_crop(prev_soft, px, py, rw, rh, False))
         # 3. residual flow, and the dense warp of the image and the mask (mask as channel 4)
         flow = self.flow.compute(new_gray, old_gray, state.prev_flow)
+        # its u and v planes, split once for the medians and the motion evidence below
+        planes = cv2.split(np.ascontiguousarray(flow, dtype=np.float32))
         map_x, map_y = remap_maps(flow)
         old_rgb = _crop(extras["rgb"], px, py, rw, rh, True)
         old = cv2.merge((*cv2.split(old_rgb), (old_soft * 255 + 0.5).astype(np.uint8)))
@@ -1159,7 +1162,7 @@ class FlowTracker(MaskTracker):
         diff = cv2.absdiff(new_rgb, both[..., :3])
         diff = np.maximum(np.maximum(diff[..., 0], diff[..., 1]), diff[..., 2])
         bad = diff > _PHOTO_TOL
-        rel = _relative_motion(warped, flow)
+        rel = _relative_motion(warped, planes)
         unknown = bad & (np.abs(dist) <= _BAND)
         logit[unknown] = 0.0
         # 6. colour evidence
@@ -1183,7 +1186,7 @@ class FlowTracker(MaskTracker):
         shrink = int(min(_MAX_SHRINK, max(0.0, thick / 2 - 1)))
         keep_core = (cv2.erode(both8, ellipse_kernel(shrink)) > 0) if shrink > 0 else both8 > 0
         if cfg.motion and bg_model is not None:
-            evidence = _motion_evidence(flow, roi_model, bg_model, (rx0, ry0), (px, py))
+            evidence = _motion_evidence(planes, roi_model, bg_model, (rx0, ry0), (px, py))
             if evidence is not None:
                 logit += _MOTION_WEIGHT * np.where(keep_core, np.maximum(evidence, 0), evidence)
         # 8. the reference shape, carried by the object's motion, as a prior of its own
@@ -1321,7 +1324,7 @@ class FlowTracker(MaskTracker):
         support = roi & warped
         if np.count_nonzero(support) < 16:
             support = warped
-        residual = _median_flow(cv2.split(flow), support)
+        residual = _median_flow(planes, support)
         extras["velocity"] = np.array([tx - residual[0], ty - residual[1]], np.float32)
         extras["soft"] = small.astype(np.float32)
         extras["rgb"] = rgb

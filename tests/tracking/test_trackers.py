@@ -291,7 +291,8 @@ def test_motion_evidence_and_medians_keep_their_definitions() -> None:
     f_obj, f_bg = model_flow(obj, (0, 0)), model_flow(bg, new_origin)
     flow = np.where((xs < 40)[..., None], f_obj, f_bg) + rng.normal(0, 0.2, (h, w, 2))
     flow = flow.astype(np.float32)
-    got = ft._motion_evidence(flow, obj, bg, new_origin, old_origin)
+    planes = cv2.split(flow)
+    got = ft._motion_evidence(planes, obj, bg, new_origin, old_origin)
     assert got is not None
     sep = np.linalg.norm(f_obj - f_bg, axis=2)
     want = np.clip((np.linalg.norm(flow - f_bg, axis=2) - np.linalg.norm(flow - f_obj, axis=2))
@@ -300,7 +301,6 @@ def test_motion_evidence_and_medians_keep_their_definitions() -> None:
     assert np.abs(got - want).max() < 1e-4
     assert got[:, :30].mean() > 0.8 and got[:, 50:].mean() < -0.8  # the two halves told apart
     # the two models agreeing everywhere: nothing to tell
-    assert ft._motion_evidence(flow, obj, obj, (0, 0), old_origin) is None
+    assert ft._motion_evidence(planes, obj, obj, (0, 0), old_origin) is None
     where = rng.random((h, w)) < 0.3
-    planes = cv2.split(flow)
     assert np.allclose(ft._median_flow(planes, where), np.median(flow[where], axis=0))

@@ -4,7 +4,8 @@ Streaming: ``tracker = get_tracker()``, ``state = tracker.init(frame, mask)``, t
 ``mask, state = tracker.step(state, frame)`` per frame. Offline (files):
 ``track(frames, keyframes={index: mask})`` tracks forward and backward from every keyframe
 and fuses both directions; ``iter_track_frames`` yields each frame's mask with its
-confidence (:class:`TrackedFrame`). ``state.confidence`` (0-1) says how much the tracker
+confidence (:class:`TrackedFrame`), and :func:`backfill` tracks an object found again
+backward through the frames it was missed in. ``state.confidence`` (0-1) says how much the tracker
 trusts each mask; :func:`doubtful_ranges` turns confidences into doubtful frame ranges with
 suggested keyframes. Frames are ``H,W,3`` uint8 RGB, masks ``H,W`` bool (True = object).
 The evaluation is :mod:`tracking.evaluate` (``python -m tracking evaluate``, flags in
@@ -14,6 +15,7 @@ The evaluation is :mod:`tracking.evaluate` (``python -m tracking evaluate``, fla
 
 from __future__ import annotations
 
+from .backfill import backfill
 from .base import MaskTracker, TrackState
 from .baselines import DISTracker, StaticTracker
 from .confidence import (
@@ -35,6 +37,7 @@ __all__ = [
     "DOUBTFUL_BELOW",
     "DoubtfulRange",
     "TrackedFrame",
+    "backfill",
     "doubtful_ranges",
     "format_ranges",
     "iter_track_frames",

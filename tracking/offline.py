@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from ._checks import check_frame, check_mask
+from .backfill import backfill as fill_back
 from .base import MaskTracker
 from .confidence import TrackedFrame
 from .errors import TrackingError
@@ -62,6 +63,7 @@ def iter_track_frames(
     keyframes: Mapping[int, np.ndarray],
     tracker: MaskTracker | str = DEFAULT_TRACKER,
     fusion_threshold: float = FUSION_THRESHOLD,
+    backfill: bool = True,
 ) -> Iterator[TrackedFrame]:
     """Propagate keyframe masks through a video, yielding each frame's mask and confidence.
 
@@ -74,13 +76,16 @@ def iter_track_frames(
     0) gives way to the other. The fused confidence is the weighted mean of the two, lowered
     where the directions disagree (their IoU). Frames before the first keyframe are tracked
     backward only, frames after the last forward only; keyframes get their own mask and
-    confidence 1.
+    confidence 1. Where the object was lost and found again, it is then tracked backward from
+    where it was found through the frames it was missed in (:func:`tracking.backfill.backfill`;
+    at most ``BACKFILL_REACH + BACKFILL_SETTLE`` masks are held back while that is pending).
 
     Args:
         frames: random-access video (``len`` and ``frames[i]`` -> ``H,W,3`` uint8 RGB).
         keyframes: ``{frame index: H,W bool mask}``, at least one, non-empty masks.
         tracker: a :class:`MaskTracker` or a tracker name.
         fusion_threshold: see above, in ``(0, 1]``.
+        backfill: track a re-found object backward through the frames it was missed in.
 
     Yields:
         :class:`TrackedFrame` s for frames ``0..len(frames) - 1``, in order.
@@ -98,6 +103,28 @@ def iter_track_frames(
     first = check_frame(frames[0], "frames[0]")
     shape = (first.shape[0], first.shape[1])
     keys = _check_keyframes(keyframes, n, shape)
+    fused = _iter_fused(frames, first, keys, tracker, fusion_threshold)
+    if not backfill:
+        yield from fused
+        return
+
+    def image(t: int) -> np.ndarray:
+        return first if t == 0 else frames[t]
+
+    for _, item, _ in fill_back(((item.index, item) for item in fused), tracker, image):
+        yield item
+
+
+def _iter_fused(
+    frames: FrameSequence,
+    first: np.ndarray,
+    keys: dict[int, np.ndarray],
+    tracker: MaskTracker,
+    fusion_threshold: float,
+) -> Iterator[TrackedFrame]:
+    """Both directions from every keyframe, fused (see :func:`iter_track_frames`)."""
+    n = len(frames)
+    shape = (first.shape[0], first.shape[1])
     indices = list(keys)
 
     # 1. Backward pass (from the last frame down), masks kept packed.

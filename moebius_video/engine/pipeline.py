@@ -37,7 +37,14 @@ from moebius_video.io.masks import (
     iter_mask_video,
     load_mask,
 )
-from tracking import DEFAULT_TRACKER, TrackingError, get_tracker, iter_track_frames
+from tracking import (
+    DEFAULT_TRACKER,
+    TrackedFrame,
+    TrackingError,
+    backfill,
+    get_tracker,
+    iter_track_frames,
+)
 from tracking.geometry import box_mask, dilate_mask
 
 logger = logging.getLogger(__name__)
@@ -235,14 +242,29 @@ class MaskSource:
             tracked = TrackedMask(load_tracker(tracker_name))
             first = _first_mask(spec, info)
             has_object = check_first_mask(first, "the mask" if spec.box is None else "the box")
-            if has_object:
-                tracked.start(first)
-            for frame in frames:
-                t0 = time.perf_counter()
-                mask = tracked(frame.image) if has_object else first
-                conf.append(1.0 if tracked.state is None
-                            else float(getattr(tracked.state, "confidence", 1.0)))
-                yield frame, mask, time.perf_counter() - t0
+            if not has_object:
+                for frame in frames:
+                    conf.append(1.0)
+                    yield frame, first, 0.0
+                return
+            tracked.start(first)
+
+            def forward() -> Iterator[tuple[tuple[Frame, float], TrackedFrame]]:
+                for frame in frames:
+                    t0 = time.perf_counter()
+                    mask = tracked(frame.image)
+                    c = 1.0 if tracked.state is None else float(
+                        getattr(tracked.state, "confidence", 1.0))
+                    item = TrackedFrame(frame.index, mask, c)
+                    yield (frame, time.perf_counter() - t0), item
+
+            # a file is not shown as it is read: a re-found object is tracked back into the
+            # frames it was missed in (frames are held back only while that is pending)
+            for (frame, seconds), item, extra in backfill(
+                forward(), tracked.tracker, lambda payload: payload[0].image
+            ):
+                conf.append(item.confidence)
+                yield frame, item.mask, seconds + extra
             return
 
         if spec.keyframes is not None:

@@ -205,7 +205,10 @@ _HOLD_BELOW = DOUBTFUL_BELOW
 # object below it gets an empty mask (its state goes on, to find it again).
 _GONE_BELOW = 0.2
 _GONE_AFTER = 3
-_GONE_INSIDE = 0.5
+# ... and gone once less than this share of the shape its motion carries is still inside the
+# frame (0.5 dropped the last ~half of every exit: on the pasted exit clips the 5th
+# percentile of coverage went 0.39 -> 0.66 held-out, 0.31 -> 0.66 tune, with 0.1).
+_GONE_INSIDE = 0.1
 _RECOVER = 0.25
 # While unsure, the mask may still fill the reference shape carried by the motion.
 _HOLD_REF = True

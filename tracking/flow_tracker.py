@@ -33,7 +33,10 @@ on the projection of the colours on their main axis inside the object):
    not grow beyond the carried mask and the reference (hold or shrink), keeps no pixel
    whose colour is clearly the background's (:data:`_HOLD_DROP`), re-detection from
    the keyframe's appearance is tried (masked colour template matching, accepted only if
-   the colours match too), and nothing adapts;
+   the colours match too), and nothing adapts; after a few frames with next to no
+   evidence (confidence below :data:`_GONE_BELOW`, or held on pixels whose colours are
+   not the object's, :data:`_ASTRAY_LOOK`: an occluder) the returned mask is empty while
+   the state goes on looking;
 7. an object going out through the border is gone (empty mask, confidence 0) once its
    confidence falls, until it matches its keyframe again, fully inside the frame or coming
    in through a border (the part of the keyframe's template inside the frame, matched along
@@ -209,6 +212,11 @@ _GONE_AFTER = 3
 # frame (0.5 dropped the last ~half of every exit: on the pasted exit clips the 5th
 # percentile of coverage went 0.39 -> 0.66 held-out, 0.31 -> 0.66 tune, with 0.1).
 _GONE_INSIDE = 0.1
+# A held mask (confidence below _HOLD_BELOW) whose colours match the object's less than this
+# (the appearance term of the confidence, 0-1) counts as no evidence, like confidence below
+# _GONE_BELOW: after _GONE_AFTER such frames the output is empty. Without it an unsure mask
+# sat on the occluder for 13 frames at confidence 0.3 (tune: kite-surf, 1.55 % collateral).
+_ASTRAY_LOOK = 0.5
 _RECOVER = 0.25
 # While unsure, the mask may still fill the reference shape carried by the motion.
 _HOLD_REF = True
@@ -1336,7 +1344,10 @@ class FlowTracker(MaskTracker):
             extras["seen_at"] = np.asarray(state.index + 1, np.int64)
             extras["seen_velocity"] = extras["velocity"]
         # 11. full resolution
-        low = int(extras.get("low", 0)) + 1 if confidence < _GONE_BELOW and not seen_here else 0
+        # astray: held, on pixels whose colours are not the object's (an occluder, the scene
+        # behind it): as good as no evidence
+        astray = confidence < _HOLD_BELOW and c_look < _ASTRAY_LOOK
+        low = int(extras.get("low", 0)) + 1 if (confidence < _GONE_BELOW or astray) and not seen_here else 0
         extras["low"] = np.asarray(low, np.int64)
         if low >= _GONE_AFTER and going:
             # what is left at the border of an object that went out: drop it (the empty

@@ -106,3 +106,46 @@ def test_a_mask_that_loses_half_of_a_turning_dog_is_reported_doubtful() -> None:
             assert np.array_equal(mask, masks[t - 1])
     finally:
         ft._SHORT_SPAN = old
+
+
+_PALM = DATA_DIR / "objects" / "plants_trees_liberia-palm.png"
+
+
+@pytest.mark.skipif(
+    not _PALM.is_file() or not (DATA_DIR / "clips" / "kite-surf" / "frames").is_dir(),
+    reason=f"pasted-protocol data not found under {DATA_DIR} (../shared/data is optional)",
+)
+def test_a_held_mask_on_the_occluder_is_let_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pasted protocol's palm passing behind the strip over kite-surf (tune split).
+
+    Unsure (confidence ~0.3), the tracker held its mask on the strip and the surfer's legs
+    beside it for 13 frames (frames 29-41, collateral 1.1-1.55 % of the frame) while the palm
+    came out on the other side. The strip is static, so the motion fit was perfect; only
+    the colours said it was not the palm. A held mask whose colours are not the object's now
+    counts as no evidence: the output is empty after three such frames, and the object is
+    found again (and backfilled) sooner.
+    """
+    import tracking.flow_tracker as ft
+    from tracking.evaluate_pasted import frame_scores
+    from tracking.offline import iter_track_frames
+    from tracking.pasted import list_sources, make_clip
+
+    sources = list_sources(DATA_DIR)
+    source = next((s for s in sources if s.name == "kite-surf"), None)
+    if source is None:
+        pytest.skip("kite-surf is not among the pasted protocol's sources here")
+    donor = sources[(sources.index(source) + 1) % len(sources)]
+    clip = make_clip(source, _PALM, "occluded", n=60, strip_from=donor)
+
+    def worst() -> tuple[float, float]:
+        items = list(iter_track_frames(clip.frames, {0: clip.masks[0]}, "flow"))
+        rows = [frame_scores(items[t].mask, clip.masks[t], 4) for t in range(1, 60)]
+        covs = [r[0] for r in rows if not np.isnan(r[0])]
+        return max(r[2] for r in rows), float(np.mean(covs))
+
+    collateral, cover = worst()
+    assert collateral < 0.01, collateral  # measured 0.51 %
+    assert cover > 0.9, cover  # measured 0.945
+    monkeypatch.setattr(ft, "_ASTRAY_LOOK", 0.0)  # the rule off: the mask stays on the strip
+    collateral_off, cover_off = worst()
+    assert collateral_off > 0.01 and cover_off < cover, (collateral_off, cover_off)

@@ -212,6 +212,11 @@ _GONE_AFTER = 3
 # frame (0.5 dropped the last ~half of every exit: on the pasted exit clips the 5th
 # percentile of coverage went 0.39 -> 0.66 held-out, 0.31 -> 0.66 tune, with 0.1).
 _GONE_INSIDE = 0.1
+# The reference shape lives on a canvas this share of the frame's larger side wider on every
+# side: the part carried out of the frame is kept (and comes back), and the area expected in
+# view is the share of it inside the frame. Clipped at the border (0), an exit that the mask
+# followed exactly was expected to keep ~70 % of the object in view and fell to confidence 0.
+_REF_PAD = 0.5
 # A held mask (confidence below _HOLD_BELOW) whose colours match the object's less than this
 # (the appearance term of the confidence, 0-1) counts as no evidence, like confidence below
 # _GONE_BELOW: after _GONE_AFTER such frames the output is empty. Without it an unsure mask
@@ -296,6 +301,16 @@ def _signed_distance(mask: np.ndarray) -> np.ndarray:
     inside = cv2.distanceTransform(m, cv2.DIST_L2, 3)
     outside = cv2.distanceTransform(1 - m, cv2.DIST_L2, 3)
     return inside - outside
+
+
+def _ref_canvas(shape: np.ndarray) -> np.ndarray:
+    """The reference shape on a canvas _REF_PAD x the frame's size larger on every side, so
+    that the part of it carried out of the frame is kept (and comes back)."""
+    h, w = shape.shape
+    pad = int(round(_REF_PAD * max(h, w)))
+    return cv2.copyMakeBorder(
+        shape.astype(np.float32), pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0.0
+    )
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -970,7 +985,7 @@ class FlowTracker(MaskTracker):
         for it again at the border, or fully in, rather than tracking the part.
         """
         extras["soft"] = small.astype(np.float32)
-        extras["ref"] = small.astype(np.float32)
+        extras["ref"] = _ref_canvas(small)
         extras["ref_area"] = np.asarray(max(np.count_nonzero(small), 1), np.float64)
         extras["exited"] = np.asarray(entering)
         extras["entering"] = np.asarray(entering)
@@ -1046,7 +1061,7 @@ class FlowTracker(MaskTracker):
             gray = _project(rgb, proj)
         extras: dict[str, np.ndarray] = {
             "soft": soft,
-            "ref": (soft >= 0.5).astype(np.float32),
+            "ref": _ref_canvas(soft >= 0.5),
             "rgb": rgb,
             "velocity": np.zeros(2, np.float32),
             "anchor_area": np.asarray(np.count_nonzero(soft >= 0.5), np.int64),
@@ -1155,16 +1170,23 @@ class FlowTracker(MaskTracker):
             )
             >= 0.5
         )
-        ref_full = cv2.warpAffine(
-            extras["ref"], obj_model[:2], (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        # the reference on its canvas (frame coordinates + pad): new canvas -> old canvas
+        canvas = extras["ref"]
+        pad = (canvas.shape[0] - height) // 2
+        shift = np.array([[1, 0, pad], [0, 1, pad], [0, 0, 1]], np.float64)
+        canvas_model = shift @ obj_model @ np.linalg.inv(shift)
+        canvas = cv2.warpAffine(
+            canvas, canvas_model[:2], (canvas.shape[1], canvas.shape[0]),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         )
+        ref_full = canvas[pad : pad + height, pad : pad + width]
         ref_mask = ref_full[ry0:ry1, rx0:rx1] >= 0.5
         # the expected area: the keyframe's, scaled by the object's motion (new = old / det)
         det = float(abs(np.linalg.det(obj_model[:2, :2])))
         ref_area = float(extras.get("ref_area", extras["anchor_area"])) / max(det, 1e-3)
         ref_area = max(ref_area, 1.0)
         # the part of the reference carried out of the frame is not expected in it
-        mass = float(extras["ref"].sum()) / max(det, 1e-3)
+        mass = float(canvas.sum())
         inside = float(ref_full.sum()) / mass if mass > 0 else 1.0
         expected = max(ref_area * min(inside, 1.0), 1.0)
         # 5. shape prior; unreliable pixels near the boundary become unknown
@@ -1329,7 +1351,8 @@ class FlowTracker(MaskTracker):
             ref_full = (1 - rate) * ref_full + rate * target
             if _ADAPT_AREA_ABOVE * ref_area <= area <= _ADAPT_AREA_BELOW * ref_area:
                 ref_area = (1 - _AREA_RATE) * ref_area + _AREA_RATE * area
-        extras["ref"] = ref_full.astype(np.float32, copy=False)
+        canvas[pad : pad + height, pad : pad + width] = ref_full
+        extras["ref"] = canvas
         extras["ref_area"] = np.asarray(ref_area, np.float64)
         # the object's velocity from the pixels the refinement kept
         support = roi & warped

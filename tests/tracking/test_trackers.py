@@ -304,3 +304,33 @@ def test_motion_evidence_and_medians_keep_their_definitions() -> None:
     assert ft._motion_evidence(planes, obj, obj, (0, 0), old_origin) is None
     where = rng.random((h, w)) < 0.3
     assert np.allclose(ft._median_flow(planes, where), np.median(flow[where], axis=0))
+
+
+def test_flow_stays_confident_while_a_well_tracked_object_goes_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reference shape is kept on a canvas larger than the frame: the part carried out
+    through the border is not expected in view. Measured on this clip: confidence 1.0 at
+    55 % and 28 % in view (coverage 1.0); with the shape clipped at the border (no canvas),
+    0.0 from 55 % on, so a well-tracked exit was reported doubtful."""
+    import tracking.flow_tracker as ft
+
+    clip = make_clip(n=12, velocity=(8.0, 0.0), start=(70.0, 40.0), pan=(1.0, 0.0), seed=5)
+    full = int(clip.masks[0].sum())
+
+    def going_out() -> list[tuple[float, float]]:
+        tracker = get_tracker("flow")
+        state = tracker.init(clip.frames[0], clip.masks[0])
+        rows = []
+        for t in range(1, 12):
+            mask, state = tracker.step(state, clip.frames[t])
+            share = clip.masks[t].sum() / full
+            if 0.25 <= share <= 0.6:
+                assert coverage(mask, clip.masks[t]) > 0.95
+                rows.append((share, state.confidence))
+        return rows
+
+    rows = going_out()
+    assert len(rows) >= 2 and min(c for _, c in rows) >= 0.5, rows
+    monkeypatch.setattr(ft, "_REF_PAD", 0.0)  # clipped at the border, as before
+    assert max(c for _, c in going_out()) < 0.4

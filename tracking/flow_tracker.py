@@ -216,6 +216,8 @@ _GONE_INSIDE = 0.1
 # side: the part carried out of the frame is kept (and comes back), and the area expected in
 # view is the share of it inside the frame. Clipped at the border (0), an exit that the mask
 # followed exactly was expected to keep ~70 % of the object in view and fell to confidence 0.
+# Only the canvas's non-zero part is stored and warped (extras "ref" and "ref_at"): a whole
+# canvas is ~5x a frame, and allocating and warping it cost ~0.5 ms a frame.
 _REF_PAD = 0.5
 # A held mask (confidence below _HOLD_BELOW) whose colours match the object's less than this
 # (the appearance term of the confidence, 0-1) counts as no evidence, like confidence below
@@ -303,14 +305,95 @@ def _signed_distance(mask: np.ndarray) -> np.ndarray:
     return inside - outside
 
 
-def _ref_canvas(shape: np.ndarray) -> np.ndarray:
-    """The reference shape on a canvas _REF_PAD x the frame's size larger on every side, so
-    that the part of it carried out of the frame is kept (and comes back)."""
-    h, w = shape.shape
-    pad = int(round(_REF_PAD * max(h, w)))
-    return cv2.copyMakeBorder(
-        shape.astype(np.float32), pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0.0
+def _ref_pad(height: int, width: int) -> int:
+    return int(round(_REF_PAD * max(height, width)))
+
+
+def _tight(part: np.ndarray, at: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The non-zero box of ``part`` (placed at ``at``), and where it is."""
+    x, y, w, h = cv2.boundingRect((part > 0).view(np.uint8))
+    return part[y : y + h, x : x + w], np.array([at[0] + x, at[1] + y], np.int64)
+
+
+def _ref_start(shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A reference shape (``H,W`` in the frame) as its non-zero part on the canvas: the
+    frame with _REF_PAD x its larger side added on every side, where the part carried out of
+    the frame is kept (and comes back). Returns ``(part, (x, y) of it on the canvas)``."""
+    pad = _ref_pad(*shape.shape)
+    return _tight(shape.astype(np.float32), (pad, pad))
+
+
+def _warp_ref(
+    part: np.ndarray, at: np.ndarray, model: np.ndarray, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """The reference carried by ``model`` (new -> old, frame coordinates).
+
+    Returns ``(part, at, mass, in_frame)``: its non-zero part and where it is on the canvas,
+    its mass, and its ``H,W`` part in the frame. Only the box it can reach is warped.
+    """
+    height, width = size
+    pad = _ref_pad(height, width)
+    in_frame = np.zeros(size, np.float32)
+    if part.size == 0:
+        return part, at, 0.0, in_frame
+    shift = np.array([[1, 0, pad], [0, 1, pad], [0, 0, 1]], np.float64)
+    back = shift @ model @ np.linalg.inv(shift)  # new canvas -> old canvas
+    x, y = int(at[0]), int(at[1])
+    h, w = part.shape
+    corners = np.array([[x, x + w, x, x + w], [y, y, y + h, y + h], [1, 1, 1, 1]], np.float64)
+    ahead = np.linalg.inv(back) @ corners  # where the old box goes
+    x0 = int(max(0, np.floor(ahead[0].min()) - 2))
+    y0 = int(max(0, np.floor(ahead[1].min()) - 2))
+    x1 = int(min(width + 2 * pad, np.ceil(ahead[0].max()) + 2))
+    y1 = int(min(height + 2 * pad, np.ceil(ahead[1].max()) + 2))
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros((0, 0), np.float32), np.array([pad, pad], np.int64), 0.0, in_frame
+    roi = (
+        np.array([[1, 0, -x], [0, 1, -y], [0, 0, 1]], np.float64)
+        @ back
+        @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)
     )
+    new = cv2.warpAffine(
+        part, roi[:2], (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+    )
+    new, where = _tight(new, (x0, y0))
+    _paste(in_frame, new, where - pad)
+    return new, where, float(cv2.sumElems(new)[0]), in_frame
+
+
+def _paste(dst: np.ndarray, src: np.ndarray, at: np.ndarray) -> None:
+    """``dst[at...] = src`` where they overlap (``at``: ``x, y`` of ``src`` in ``dst``)."""
+    x, y = int(at[0]), int(at[1])
+    h, w = src.shape[:2]
+    x0, y0 = max(x, 0), max(y, 0)
+    x1, y1 = min(x + w, dst.shape[1]), min(y + h, dst.shape[0])
+    if x1 > x0 and y1 > y0:
+        dst[y0:y1, x0:x1] = src[y0 - y : y1 - y, x0 - x : x1 - x]
+
+
+def _ref_adapted(
+    part: np.ndarray, at: np.ndarray, in_frame: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reference with its part in the frame replaced by ``in_frame`` (adapted)."""
+    height, width = in_frame.shape
+    pad = _ref_pad(height, width)
+    fx, fy, fw, fh = cv2.boundingRect((in_frame > 0).view(np.uint8))
+    x0, y0 = int(at[0]), int(at[1])
+    x1, y1 = x0 + part.shape[1], y0 + part.shape[0]
+    if part.size == 0:
+        x0, y0, x1, y1 = fx + pad, fy + pad, fx + pad, fy + pad
+    if fw:
+        ux0, uy0 = min(x0, fx + pad), min(y0, fy + pad)
+        ux1, uy1 = max(x1, fx + fw + pad), max(y1, fy + fh + pad)
+    else:
+        ux0, uy0, ux1, uy1 = x0, y0, x1, y1
+    out = np.zeros((uy1 - uy0, ux1 - ux0), np.float32)
+    if part.size:
+        out[y0 - uy0 : y1 - uy0, x0 - ux0 : x1 - ux0] = part
+    # the frame's rectangle on the canvas, in out's coordinates: replaced by in_frame
+    _paste(out, in_frame, np.array([pad - ux0, pad - uy0]))
+    return _tight(out, (ux0, uy0))
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -985,7 +1068,7 @@ class FlowTracker(MaskTracker):
         for it again at the border, or fully in, rather than tracking the part.
         """
         extras["soft"] = small.astype(np.float32)
-        extras["ref"] = _ref_canvas(small)
+        extras["ref"], extras["ref_at"] = _ref_start(small)
         extras["ref_area"] = np.asarray(max(np.count_nonzero(small), 1), np.float64)
         extras["exited"] = np.asarray(entering)
         extras["entering"] = np.asarray(entering)
@@ -1061,11 +1144,11 @@ class FlowTracker(MaskTracker):
             gray = _project(rgb, proj)
         extras: dict[str, np.ndarray] = {
             "soft": soft,
-            "ref": _ref_canvas(soft >= 0.5),
             "rgb": rgb,
             "velocity": np.zeros(2, np.float32),
             "anchor_area": np.asarray(np.count_nonzero(soft >= 0.5), np.int64),
         }
+        extras["ref"], extras["ref_at"] = _ref_start(soft >= 0.5)
         if proj is not None:
             extras["projection"] = proj
         box = mask_box(soft >= 0.5)
@@ -1170,23 +1253,16 @@ class FlowTracker(MaskTracker):
             )
             >= 0.5
         )
-        # the reference on its canvas (frame coordinates + pad): new canvas -> old canvas
-        canvas = extras["ref"]
-        pad = (canvas.shape[0] - height) // 2
-        shift = np.array([[1, 0, pad], [0, 1, pad], [0, 0, 1]], np.float64)
-        canvas_model = shift @ obj_model @ np.linalg.inv(shift)
-        canvas = cv2.warpAffine(
-            canvas, canvas_model[:2], (canvas.shape[1], canvas.shape[0]),
-            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        ref_part, ref_at, mass, ref_full = _warp_ref(
+            extras["ref"], extras["ref_at"], obj_model, (height, width)
         )
-        ref_full = canvas[pad : pad + height, pad : pad + width]
+        frame_ref = ref_full
         ref_mask = ref_full[ry0:ry1, rx0:rx1] >= 0.5
         # the expected area: the keyframe's, scaled by the object's motion (new = old / det)
         det = float(abs(np.linalg.det(obj_model[:2, :2])))
         ref_area = float(extras.get("ref_area", extras["anchor_area"])) / max(det, 1e-3)
         ref_area = max(ref_area, 1.0)
         # the part of the reference carried out of the frame is not expected in it
-        mass = float(canvas.sum())
         inside = float(ref_full.sum()) / mass if mass > 0 else 1.0
         expected = max(ref_area * min(inside, 1.0), 1.0)
         # 5. shape prior; unreliable pixels near the boundary become unknown
@@ -1351,8 +1427,10 @@ class FlowTracker(MaskTracker):
             ref_full = (1 - rate) * ref_full + rate * target
             if _ADAPT_AREA_ABOVE * ref_area <= area <= _ADAPT_AREA_BELOW * ref_area:
                 ref_area = (1 - _AREA_RATE) * ref_area + _AREA_RATE * area
-        canvas[pad : pad + height, pad : pad + width] = ref_full
-        extras["ref"] = canvas
+        if ref_full is not frame_ref:  # adapted: the part in the frame changed
+            ref_part, ref_at = _ref_adapted(ref_part, ref_at, ref_full.astype(np.float32))
+        extras["ref"] = ref_part
+        extras["ref_at"] = ref_at
         extras["ref_area"] = np.asarray(ref_area, np.float64)
         # the object's velocity from the pixels the refinement kept
         support = roi & warped

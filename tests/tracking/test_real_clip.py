@@ -32,6 +32,19 @@ def test_real_clip_first_frame_only() -> None:
 _KIWI = DATA_DIR / "objects" / "food_fruit_kiwi.png"
 
 
+def _pasted_clip(source_name: str, obj, motion: str):  # type: ignore[no-untyped-def]
+    """The pasted protocol's clip of ``obj`` over ``source_name`` (its strip from the next
+    source, as the protocol makes it); skips when the source is not there."""
+    from tracking.pasted import list_sources, make_clip
+
+    sources = list_sources(DATA_DIR)
+    source = next((s for s in sources if s.name == source_name), None)
+    if source is None:
+        pytest.skip(f"{source_name} is not among the pasted protocol's sources here")
+    donor = sources[(sources.index(source) + 1) % len(sources)]
+    return make_clip(source, obj, motion, n=60, strip_from=donor)
+
+
 @pytest.mark.skipif(
     not _KIWI.is_file() or not (DATA_DIR / "videos").is_dir(),
     reason=f"pasted-protocol data not found under {DATA_DIR} (../shared/data is optional)",
@@ -46,14 +59,8 @@ def test_a_better_fitting_surrounding_does_not_pull_the_mask_away() -> None:
     when the object's own pixels fit better there: coverage 1.0 in every frame from 45.
     """
     from tracking import get_tracker
-    from tracking.pasted import list_sources, make_clip
 
-    sources = list_sources(DATA_DIR)
-    source = next((s for s in sources if s.name == "sam2_dog_720p"), None)
-    if source is None:
-        pytest.skip("sam2_dog_720p is not among the pasted protocol's sources here")
-    donor = sources[(sources.index(source) + 1) % len(sources)]
-    clip = make_clip(source, _KIWI, "fast", n=60, strip_from=donor)
+    clip = _pasted_clip("sam2_dog_720p", _KIWI, "fast")
     tracker = get_tracker("flow")
     state = tracker.init(clip.frames[0], clip.masks[0])
     covs = []
@@ -131,14 +138,8 @@ def test_a_held_mask_on_the_occluder_is_let_go(monkeypatch: pytest.MonkeyPatch) 
     import tracking.flow_tracker as ft
     from tracking.evaluate_pasted import frame_scores
     from tracking.offline import iter_track_frames
-    from tracking.pasted import list_sources, make_clip
 
-    sources = list_sources(DATA_DIR)
-    source = next((s for s in sources if s.name == "kite-surf"), None)
-    if source is None:
-        pytest.skip("kite-surf is not among the pasted protocol's sources here")
-    donor = sources[(sources.index(source) + 1) % len(sources)]
-    clip = make_clip(source, _PALM, "occluded", n=60, strip_from=donor)
+    clip = _pasted_clip("kite-surf", _PALM, "occluded")
 
     def worst() -> tuple[float, float]:
         items = list(iter_track_frames(clip.frames, {0: clip.masks[0]}, "flow"))

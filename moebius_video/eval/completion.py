@@ -266,14 +266,22 @@ def paste_object(
 
 def _track_from_first(frames: Sequence[np.ndarray], first: np.ndarray, dilate: int) -> list[np.ndarray]:
     """The object's masks tracked from ``first`` (a dilated mask, shrunk back to the object
-    by ``dilate``) by the default tracker, as ``remove --mask`` does."""
+    by ``dilate``) by the default tracker, as ``remove --mask`` does (with the backfill of
+    an object found again, :func:`tracking.backfill`)."""
     from moebius_video.engine.pipeline import TrackedMask, load_tracker
+    from tracking import TrackedFrame, backfill
 
     if dilate > 0:
         first = cv2.erode(first.astype(np.uint8), ellipse_kernel(dilate)) > 0
     tracked = TrackedMask(load_tracker(None))
     tracked.start(first)
-    return [tracked(frame) for frame in frames]  # type: ignore[misc]
+
+    def forward():  # type: ignore[no-untyped-def]
+        for t, frame in enumerate(frames):
+            mask = tracked(frame)
+            yield t, TrackedFrame(t, mask, float(getattr(tracked.state, "confidence", 1.0)))
+
+    return [item.mask for _, item, _ in backfill(forward(), tracked.tracker, lambda t: frames[t])]
 
 
 def _make_filler(spec: str, lookahead: int | None) -> Filler:

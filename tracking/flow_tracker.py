@@ -1256,7 +1256,6 @@ class FlowTracker(MaskTracker):
         ref_part, ref_at, mass, ref_full = _warp_ref(
             extras["ref"], extras["ref_at"], obj_model, (height, width)
         )
-        frame_ref = ref_full
         ref_mask = ref_full[ry0:ry1, rx0:rx1] >= 0.5
         # the expected area: the keyframe's, scaled by the object's motion (new = old / det)
         det = float(abs(np.linalg.det(obj_model[:2, :2])))
@@ -1427,7 +1426,7 @@ class FlowTracker(MaskTracker):
             ref_full = (1 - rate) * ref_full + rate * target
             if _ADAPT_AREA_ABOVE * ref_area <= area <= _ADAPT_AREA_BELOW * ref_area:
                 ref_area = (1 - _AREA_RATE) * ref_area + _AREA_RATE * area
-        if ref_full is not frame_ref:  # adapted: the part in the frame changed
+            # the part in the frame changed: back onto the canvas
             ref_part, ref_at = _ref_adapted(ref_part, ref_at, ref_full.astype(np.float32))
         extras["ref"] = ref_part
         extras["ref_at"] = ref_at

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -178,6 +178,37 @@ class TrackedMask:
         return mask  # type: ignore[no-any-return]
 
 
+def track_file(
+    tracked: TrackedMask, items: Iterable[T], image: Callable[[T], np.ndarray]
+) -> Iterator[tuple[T, TrackedFrame, float]]:
+    """A started :class:`TrackedMask` over a file's frames, as file mode tracks: a file is
+    not shown as it is read, so an object found again is also tracked back into the frames
+    it was missed in (:func:`tracking.backfill`; frames are held back only while that is
+    pending).
+
+    Args:
+        tracked: started (:meth:`TrackedMask.start`).
+        items: the frames in order, as anything ``image`` turns into ``H,W,3`` RGB.
+        image: an item's picture.
+
+    Yields:
+        ``(item, tracked frame, seconds spent tracking it)`` in order (index from 0).
+    """
+
+    def forward() -> Iterator[tuple[tuple[T, float], TrackedFrame]]:
+        for index, item in enumerate(items):
+            t0 = time.perf_counter()
+            mask = tracked(image(item))
+            conf = 1.0 if tracked.state is None else float(
+                getattr(tracked.state, "confidence", 1.0))
+            yield (item, time.perf_counter() - t0), TrackedFrame(index, mask, conf)
+
+    for (item, seconds), frame, extra in backfill(
+        forward(), tracked.tracker, lambda payload: image(payload[0])
+    ):
+        yield item, frame, seconds + extra
+
+
 def _first_mask(spec: MaskInput, info: VideoInfo) -> np.ndarray:
     if spec.box is not None:
         try:
@@ -248,23 +279,9 @@ class MaskSource:
                     yield frame, first, 0.0
                 return
             tracked.start(first)
-
-            def forward() -> Iterator[tuple[tuple[Frame, float], TrackedFrame]]:
-                for frame in frames:
-                    t0 = time.perf_counter()
-                    mask = tracked(frame.image)
-                    c = 1.0 if tracked.state is None else float(
-                        getattr(tracked.state, "confidence", 1.0))
-                    item = TrackedFrame(frame.index, mask, c)
-                    yield (frame, time.perf_counter() - t0), item
-
-            # a file is not shown as it is read: a re-found object is tracked back into the
-            # frames it was missed in (frames are held back only while that is pending)
-            for (frame, seconds), item, extra in backfill(
-                forward(), tracked.tracker, lambda payload: payload[0].image
-            ):
+            for frame, item, seconds in track_file(tracked, frames, lambda f: f.image):
                 conf.append(item.confidence)
-                yield frame, item.mask, seconds + extra
+                yield frame, item.mask, seconds
             return
 
         if spec.keyframes is not None:

@@ -266,22 +266,15 @@ def paste_object(
 
 def _track_from_first(frames: Sequence[np.ndarray], first: np.ndarray, dilate: int) -> list[np.ndarray]:
     """The object's masks tracked from ``first`` (a dilated mask, shrunk back to the object
-    by ``dilate``) by the default tracker, as ``remove --mask`` does (with the backfill of
-    an object found again, :func:`tracking.backfill`)."""
-    from moebius_video.engine.pipeline import TrackedMask, load_tracker
-    from tracking import TrackedFrame, backfill
+    by ``dilate``) by the default tracker, as ``remove --mask`` does (:func:`~moebius_video.engine.pipeline.track_file`,
+    with the backfill of an object found again)."""
+    from moebius_video.engine.pipeline import TrackedMask, load_tracker, track_file
 
     if dilate > 0:
         first = cv2.erode(first.astype(np.uint8), ellipse_kernel(dilate)) > 0
     tracked = TrackedMask(load_tracker(None))
     tracked.start(first)
-
-    def forward():  # type: ignore[no-untyped-def]
-        for t, frame in enumerate(frames):
-            mask = tracked(frame)
-            yield t, TrackedFrame(t, mask, float(getattr(tracked.state, "confidence", 1.0)))
-
-    return [item.mask for _, item, _ in backfill(forward(), tracked.tracker, lambda t: frames[t])]
+    return [item.mask for _, item, _ in track_file(tracked, frames, lambda f: f)]
 
 
 def _make_filler(spec: str, lookahead: int | None) -> Filler:

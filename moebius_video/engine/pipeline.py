@@ -462,6 +462,7 @@ class FrameStep:
         self.batch = max(int(batch or getattr(filler, "max_batch", 1)), 1)
         self.refuse_full = refuse_full
         self.stats = FrameStats()
+        self._trusted: Callable[[Any], bool] | None = None
 
     def prepare(self, index: int, image: np.ndarray, raw_mask: np.ndarray) -> np.ndarray:
         """Dilate frame ``index``'s mask and hand both to :meth:`Filler.prepare`; returns the
@@ -484,14 +485,19 @@ class FrameStep:
             mask = self.prepare(frame.index, frame.image, raw_mask)
             yield frame, mask, seconds + time.perf_counter() - t0
 
-    def run(self, items: Iterable[tuple[T, np.ndarray, np.ndarray | None]]
+    def run(self, items: Iterable[tuple[T, np.ndarray, np.ndarray | None]],
+            trusted: Callable[[T], bool] | None = None,
             ) -> Iterator[tuple[T, np.ndarray, np.ndarray | None]]:
         """Fill each ``(key, image, prepared mask)``; yields ``(key, output image, mask)`` in
         order. A ``None`` mask (nothing selected) passes the image through unfilled.
 
+        ``trusted(key)`` False marks a frame whose mask the tracker doubts: a filler that
+        borrows from other frames (:attr:`Filler.borrows`) takes no pixels from it.
+
         Raises:
             MoebiusError: ``fill_batch`` returned a different number of results than frames.
         """
+        self._trusted = trusted if trusted is not None and self.filler.borrows else None
         pending: deque[tuple[T, np.ndarray, np.ndarray | None]] = deque()
         for item in items:
             pending.append(item)
@@ -507,15 +513,20 @@ class FrameStep:
         window = list(pending)
         items = [pending.popleft() for _ in range(count)]
         todo = [k for k, (_, _, mask) in enumerate(items) if mask is not None]
+        trust = self._trusted
         futures = [
-            [FutureFrame(image, mask) for _, image, mask in window[k + 1 : k + 1 + self.lookahead]
-             if mask is not None]
+            [FutureFrame(image, mask, True if trust is None else trust(key))
+             for key, image, mask in window[k + 1 : k + 1 + self.lookahead] if mask is not None]
             for k in todo
         ]
         filler, stats = self.filler, self.stats
         if len(todo) == 1 and self.batch == 1:
-            _, image, mask = items[todo[0]]
-            filled = [filler.fill(image, mask, future=futures[0])]  # type: ignore[arg-type]
+            key, image, mask = items[todo[0]]
+            if trust is None:
+                filled = [filler.fill(image, mask, future=futures[0])]  # type: ignore[arg-type]
+            else:
+                filled = [filler.fill(image, mask, future=futures[0],  # type: ignore[arg-type, call-arg]
+                                      trusted=trust(key))]
         elif todo:
             filled = filler.fill_batch([items[k][1] for k in todo],
                                        [items[k][2] for k in todo], futures)  # type: ignore[misc]

@@ -34,6 +34,7 @@ from moebius_video.errors import InvalidArgumentError, OutputError
 from moebius_video.fill import Filler, get_filler
 from moebius_video.io.frames import Frame, VideoInfo
 from moebius_video.io.masks import save_mask
+from tracking import DOUBTFUL_BELOW, doubtful_ranges
 
 logger = logging.getLogger(__name__)
 
@@ -351,7 +352,6 @@ def remove_object(
             _timed(source, result.timings))
         if review is not None:
             from moebius_video.engine.review import reviewed
-            from tracking import DOUBTFUL_BELOW
 
             review_sink = open_sink(
                 Path(review), like=info, audio=False, overwrite=encode.overwrite,
@@ -377,7 +377,11 @@ def remove_object(
                 yield frame, frame.image, mask
 
         with _progress(total, "removing" if sink else "tracking", progress) as bar:
-            for frame, image, mask in step.run(items()):
+            def trusted(frame: Frame) -> bool:
+                # a frame the tracker doubts may show the object unmasked: not a source
+                return result.confidence[frame.index - config.start] >= DOUBTFUL_BELOW
+
+            for frame, image, mask in step.run(items(), trusted):
                 t0 = time.perf_counter()
                 if sink is not None:
                     sink.write(Frame(frame.index, image, frame.pts, frame.time_base, frame.name))
@@ -429,7 +433,6 @@ def remove_object(
     if result.frames and result.empty_mask_frames == result.frames:
         result.warnings.append("every mask was empty: the video was copied through unchanged")
     if masks.needs_tracker:
-        from tracking import doubtful_ranges
 
         result.doubtful = doubtful_ranges(result.confidence, offset=config.start)
     result.timings.total = time.perf_counter() - t_start

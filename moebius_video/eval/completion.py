@@ -264,17 +264,22 @@ def paste_object(
 # -- running ------------------------------------------------------------------------------
 
 
-def _track_from_first(frames: Sequence[np.ndarray], first: np.ndarray, dilate: int) -> list[np.ndarray]:
+def _track_from_first(
+    frames: Sequence[np.ndarray], first: np.ndarray, dilate: int
+) -> tuple[list[np.ndarray], list[bool]]:
     """The object's masks tracked from ``first`` (a dilated mask, shrunk back to the object
     by ``dilate``) by the default tracker, as ``remove --mask`` does (:func:`~moebius_video.engine.pipeline.track_file`,
-    with the backfill of an object found again)."""
+    with the backfill of an object found again), and per frame whether the tracker trusts
+    its mask (``remove`` borrows no pixels from the others)."""
     from moebius_video.engine.pipeline import TrackedMask, load_tracker, track_file
+    from tracking import DOUBTFUL_BELOW
 
     if dilate > 0:
         first = cv2.erode(first.astype(np.uint8), ellipse_kernel(dilate)) > 0
     tracked = TrackedMask(load_tracker(None))
     tracked.start(first)
-    return [item.mask for _, item, _ in track_file(tracked, frames, lambda f: f)]
+    items = [item for _, item, _ in track_file(tracked, frames, lambda f: f)]
+    return [item.mask for item in items], [item.confidence >= DOUBTFUL_BELOW for item in items]
 
 
 def _make_filler(spec: str, lookahead: int | None) -> Filler:
@@ -289,17 +294,24 @@ def _run_filler(
     inputs: Sequence[np.ndarray],
     holes: Sequence[np.ndarray],
     lookahead: int | None,
+    trusted: Sequence[bool] | None = None,
 ) -> tuple[list[np.ndarray], float, float]:
-    """Fill a clip; returns (outputs, propagated share, frames per second)."""
+    """Fill a clip; returns (outputs, propagated share, frames per second). ``trusted``:
+    per frame, False where the tracker doubts the mask (see :attr:`Filler.borrows`)."""
     filler = _make_filler(name, lookahead)
     outs: list[np.ndarray] = []
     n_prop = n_hole = 0
     elapsed = 0.0
     la = filler.lookahead
+    ok = [True] * len(inputs) if trusted is None or not filler.borrows else list(trusted)
     for i, (img, hole) in enumerate(zip(inputs, holes)):
-        future = [FutureFrame(inputs[j], holes[j]) for j in range(i + 1, min(i + 1 + la, len(inputs)))]
+        future = [FutureFrame(inputs[j], holes[j], ok[j])
+                  for j in range(i + 1, min(i + 1 + la, len(inputs)))]
         start = time.perf_counter()
-        res = filler.fill(img, hole, future=future)
+        if filler.borrows:
+            res = filler.fill(img, hole, future=future, trusted=ok[i])  # type: ignore[call-arg]
+        else:
+            res = filler.fill(img, hole, future=future)
         elapsed += time.perf_counter() - start
         out = img.copy()
         out[hole] = res.image[hole]  # composite: paste only inside the dilated mask
@@ -325,11 +337,12 @@ def _score_clip(
     config: CompletionConfig,
     mask_source: str,
     score_holes: Sequence[np.ndarray] | None = None,
+    trusted: Sequence[bool] | None = None,
 ) -> list[CompletionScore]:
     scores = []
     region = holes if score_holes is None else score_holes
     for name in config.fillers:
-        outs, share, fps = _run_filler(name, inputs, holes, config.lookahead)
+        outs, share, fps = _run_filler(name, inputs, holes, config.lookahead, trusted)
         p = [psnr(o, g) for o, g in zip(outs, truth)]
         s = [ssim(o, g) for o, g in zip(outs, truth)]
         ph = [psnr(o, g, h) for o, g, h in zip(outs, truth, region)]
@@ -419,9 +432,10 @@ def evaluate_completion(data_dir: str | Path, config: CompletionConfig | None = 
                 report.clips += _score_clip("objects", clip.name, truth, inputs, holes, flows, config,
                                             obj_path.stem)
             if "tracked" in config.protocols:
-                tracked = [dilate_mask(m, config.dilate) for m in _track_from_first(inputs, holes[0], config.dilate)]
+                masks, trusted = _track_from_first(inputs, holes[0], config.dilate)
+                tracked = [dilate_mask(m, config.dilate) for m in masks]
                 report.clips += _score_clip("tracked", clip.name, truth, inputs, tracked, flows, config,
-                                            obj_path.stem, score_holes=holes)
+                                            obj_path.stem, score_holes=holes, trusted=trusted)
     report.summary = summarize(report.clips, config)
     return report
 

@@ -43,10 +43,16 @@ class FillResult:
 
 @dataclass(frozen=True)
 class FutureFrame:
-    """A frame after the current one, handed to fillers with ``lookahead > 0``."""
+    """A frame after the current one, handed to fillers with ``lookahead > 0``.
+
+    ``trusted`` False: the tracker was unsure of this frame's mask (it may have lost the
+    object, which then shows in the frame unmasked); a filler that borrows pixels from
+    other frames (:attr:`Filler.borrows`) takes none from it.
+    """
 
     image: np.ndarray
     mask: np.ndarray
+    trusted: bool = True
 
 
 class Filler(ABC):
@@ -61,6 +67,11 @@ class Filler(ABC):
     #: How many frames the filler wants per :meth:`fill_batch` call (1 = one at a time).
     #: Stateful fillers (temporal, warm start) keep 1: each frame depends on the previous one.
     max_batch: int = 1
+    #: True for fillers that copy pixels from other frames than the one they fill: their
+    #: :meth:`fill` takes ``trusted=False`` for a frame whose mask the tracker doubts, which
+    #: is then not a source (an object the tracker lost shows there, unmasked: borrowed,
+    #: it would be painted back into the frames around).
+    borrows: ClassVar[bool] = False
 
     def reset(self) -> None:  # noqa: B027 - a no-op default is the right behaviour
         """Forget everything remembered from earlier frames (new video or scene cut)."""

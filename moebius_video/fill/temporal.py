@@ -291,6 +291,7 @@ class TemporalFiller(Filler):
     """
 
     name = "temporal"
+    borrows = True
 
     def __init__(
         self,
@@ -531,7 +532,8 @@ class TemporalFiller(Filler):
         memory = self._pass
         memory.forget()
         last = future[n - 1]
-        memory.observe(last.image, ~last.mask, n)
+        if last.trusted:
+            memory.observe(last.image, ~last.mask, n)
         for k in range(n, 0, -1):
             # ``memory`` stands at frame t+k; bring it to t+k-1.
             pair = self._pair(t + k - 1)
@@ -545,7 +547,7 @@ class TemporalFiller(Filler):
             memory.match_exposure(here_image, ~here_mask, k)
             if k - 1 < block:
                 self._future[t + k - 1] = self._snapshot(memory, k - 1)
-            if k > 1:
+            if k > 1 and future[k - 2].trusted:
                 memory.observe(here_image, ~here_mask, k - 1)
 
     def _snapshot(self, memory: Memory, shift: int) -> Memory:
@@ -577,6 +579,7 @@ class TemporalFiller(Filler):
         mask: np.ndarray,
         *,
         future: Sequence[FutureFrame] = (),
+        trusted: bool = True,
     ) -> FillResult:
         """Fill ``image`` where ``mask`` is True from other frames, then spatially.
 
@@ -584,6 +587,9 @@ class TemporalFiller(Filler):
             image: ``H, W, 3`` uint8 RGB frame (the next one of the stream).
             mask: ``H, W`` bool, True where the content must be replaced.
             future: The following frames and masks; only the first ``lookahead`` are used.
+                Those not ``trusted`` are not sources (their motion is still followed).
+            trusted: False when the mask may miss the object (the tracker doubts it): the
+                frame is filled, but its pixels are not remembered for other frames.
 
         Returns:
             The filled frame with the numbers of propagated and spatially filled pixels.
@@ -665,7 +671,8 @@ class TemporalFiller(Filler):
         else:
             n_spatial = 0
 
-        memory.observe(image, ~mask, 0)
+        if trusted:
+            memory.observe(image, ~mask, 0)
         self._index = t + 1
         for key in [k for k in self._future if k <= t]:
             del self._future[key]

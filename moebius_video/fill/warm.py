@@ -246,6 +246,7 @@ class WarmStartFiller(Filler):
     """
 
     name = "moebius-warm"
+    borrows = True  # its temporal fill, when it has one
 
     def __init__(self, pipeline: Any, config: WarmStartConfig | None = None, **overrides: Any) -> None:
         config = config or WarmStartConfig()
@@ -442,6 +443,7 @@ class WarmStartFiller(Filler):
         mask: np.ndarray,
         *,
         future: Sequence[FutureFrame] = (),
+        trusted: bool = True,
     ) -> FillResult:
         """Fill ``image`` where ``mask`` is True, warm-started from the previous result.
 
@@ -449,6 +451,7 @@ class WarmStartFiller(Filler):
             image: ``H, W, 3`` uint8 RGB frame (the next one of the stream).
             mask: ``H, W`` bool, True where the content must be replaced.
             future: Ignored (the filler is causal).
+            trusted: Passed to the temporal filler inside, when there is one.
 
         Returns:
             The filled frame; all hole pixels count as spatially filled.
@@ -472,7 +475,8 @@ class WarmStartFiller(Filler):
             mask.copy() if low_shape == (h, w) else
             cv2.resize(mask.astype(np.uint8), low_shape[::-1], interpolation=cv2.INTER_AREA) > 0
         )
-        temporal = self._temporal.fill(image, mask).image if self._temporal is not None else None
+        temporal = (self._temporal.fill(image, mask, trusted=trusted).image
+                    if self._temporal is not None else None)
         hole = int(np.count_nonzero(mask))
         stats = self.stats
         stats.frames += 1

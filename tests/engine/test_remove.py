@@ -299,3 +299,47 @@ def test_mask_folder_writer_leaves_nothing_when_stopped_at_any_point(tmp_path: P
     assert [p.name for p in target.iterdir()] == ["00000.png"]
     MaskFolderWriter(tmp_path / "none").close()  # no mask at all: an empty folder
     assert (tmp_path / "none").is_dir() and not any((tmp_path / "none").iterdir())
+
+
+class _Borrowing(Filler):
+    """Records what a filler that borrows from other frames is told about trust."""
+
+    name = "borrowing"
+    borrows = True
+    lookahead = 2
+
+    def __init__(self) -> None:
+        self.trusted: list[bool] = []
+        self.future_trusted: list[list[bool]] = []
+
+    def fill(self, image, mask, *, future=(), trusted=True):  # type: ignore[no-untyped-def]
+        self.trusted.append(trusted)
+        self.future_trusted.append([f.trusted for f in future])
+        return FillResult(image.copy())
+
+
+def test_frames_the_tracker_doubts_are_not_offered_as_sources(tmp_path: Path) -> None:
+    """The object vanishes at frame 8: the tracker loses it, its confidence falls, and the
+    filler is told not to borrow from those frames (as the current frame and as future
+    ones); a filler that borrows nothing is called as before (the other fakes here)."""
+    from tracking import DOUBTFUL_BELOW
+
+    rng = np.random.default_rng(0)
+    bg = cv2.GaussianBlur(rng.integers(0, 256, (96, 160, 3), dtype=np.uint8), (0, 0), 2)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(16):
+        img = bg.copy()
+        if i < 8:
+            img[30:60, 20 + 3 * i : 56 + 3 * i] = (230, 40, 40)
+        cv2.imwrite(str(folder / f"{i:05d}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    first = np.zeros((96, 160), bool)
+    first[30:60, 20:56] = True
+    cv2.imwrite(str(tmp_path / "first.png"), first.astype(np.uint8) * 255)
+    filler = _Borrowing()
+    result = remove_object(folder, tmp_path / "out.mp4", MaskInput(mask=tmp_path / "first.png"),
+                           filler=filler, progress=False)
+    expected = [c >= DOUBTFUL_BELOW for c in result.confidence]
+    assert expected[:8] == [True] * 8 and not any(expected[9:])  # lost after frame 8
+    assert filler.trusted == expected
+    assert filler.future_trusted[6] == expected[7:9] == [True, False]

@@ -174,8 +174,9 @@ def test_tracked_protocol_pays_for_the_trackers_misses(tmp_path: Path) -> None:
     first = np.zeros((20, 30), bool)
     first[7:13, 7:13] = True
     frames = [np.random.default_rng(i).integers(0, 256, (20, 30, 3), dtype=np.uint8) for i in range(3)]
-    masks = completion._track_from_first(frames, first, dilate=2)
+    masks, trusted = completion._track_from_first(frames, first, dilate=2)
     assert len(masks) == 3 and masks[0].sum() == 4  # the first mask, shrunk back by the dilation
+    assert len(trusted) == 3 and trusted[0]  # the user's own mask is trusted
     assert CompletionConfig().protocols == ("masks", "objects")  # tracked is opt-in
 
 

@@ -304,3 +304,32 @@ def test_offline_flows_prepared_ahead_give_the_same_fill(monkeypatch) -> None:  
     assert len(in_fill) == len(seen) - 1 and not any(in_fill)  # every pair once, by prepare
     for a, b in zip(expected, got):
         assert np.array_equal(a.image, b.image)
+
+
+def test_frames_the_tracker_doubts_are_not_sources() -> None:
+    """A lost object shows unmasked in the frames the tracker doubts: borrowed, it would be
+    painted back into the holes of the frames around them (a real case: car-shadow, where
+    the whole car came back into two frames). Marked untrusted, they give no pixel."""
+    clean, seen, masks = panning_scene(16, speed=3)
+    lost = range(6, 10)  # the tracker lost the object there: empty masks, low confidence
+    holes = [np.zeros_like(m) if i in lost else m for i, m in enumerate(masks)]
+    trusted = [i not in lost for i in range(16)]
+
+    def magenta(trust: list[bool]) -> tuple[int, int]:
+        """Object-coloured pixels filled into the holes before and after the lost frames."""
+        filler = OfflineTemporalFiller()
+        assert filler.borrows
+        count = [0, 0]
+        for i in range(16):
+            future = [FutureFrame(seen[j], holes[j], trust[j]) for j in range(i + 1, min(16, i + 1 + filler.lookahead))]
+            out = filler.fill(seen[i], holes[i], future=future, trusted=trust[i]).image
+            if i not in lost:
+                hole = out[holes[i]].astype(int)
+                count[i > 9] += int(np.count_nonzero((hole[:, 0] > 200) & (hole[:, 1] < 60) & (hole[:, 2] > 200)))
+        return count[0], count[1]
+
+    before, after = magenta([True] * 16)
+    # trusted, they paint the object back: from the future memory into the frames before,
+    # from the past memory into those after
+    assert before > 200 and after > 200
+    assert magenta(trusted) == (0, 0)

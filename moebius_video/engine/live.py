@@ -58,6 +58,7 @@ from moebius_video.io.capture import LIVE_TIME_BASE, CapturedFrame, CaptureSourc
 from moebius_video.io.frames import Frame
 from moebius_video.io.masks import check_fillable, fit_mask
 from moebius_video.io.stream_out import LiveSink
+from tracking import DOUBTFUL_BELOW
 from tracking.geometry import box_mask, dilate_mask
 
 logger = logging.getLogger(__name__)
@@ -192,6 +193,9 @@ class _Item:
     captured: CapturedFrame
     mask: np.ndarray | None = None
     output: np.ndarray | None = None
+    #: The tracker's confidence in the mask is at least ``DOUBTFUL_BELOW``: the fill may
+    #: borrow from the frame (see :attr:`~moebius_video.fill.Filler.borrows`).
+    trusted: bool = True
 
 
 class LiveEngine:
@@ -555,6 +559,9 @@ class LiveEngine:
                     # here too: the fill stage, the slowest, gets lighter. A frame without
                     # an object passes through untouched: latency is spent on what is seen.
                     item.mask = step.prepare(frame.index, frame.image, mask)
+                    if tracked.state is not None:
+                        confidence = float(getattr(tracked.state, "confidence", 1.0))
+                        item.trusted = confidence >= DOUBTFUL_BELOW
                 timer.add(now() - t0)
                 if not out.put(item):
                     return
@@ -574,7 +581,7 @@ class LiveEngine:
                     return
                 yield item, item.captured.frame.image, item.mask
 
-        for item, output, mask in self._step.run(items()):
+        for item, output, mask in self._step.run(items(), lambda item: item.trusted):
             item.output, item.mask = output, mask
             timer.add(self._step.stats.last_fill_seconds)
             if not out.put(item):

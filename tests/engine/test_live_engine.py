@@ -368,3 +368,47 @@ def test_temporal_fill_prepared_in_the_track_stage_matches_a_plain_fill(h) -> No
     for got, frame in zip(sink.images, frames, strict=True):
         want = composite(frame, plain.fill(frame, grown).image, grown)
         np.testing.assert_array_equal(got, want)
+
+
+class _DoubtingTracker:
+    """Holds the mask; its confidence is 0.1 on frames 5-9 (as a tracker that lost the
+    object and holds its last mask), 1 elsewhere."""
+
+    class State:
+        def __init__(self, mask: np.ndarray, index: int) -> None:
+            self.mask, self.index = mask, index
+            self.confidence = 0.1 if 5 <= index < 10 else 1.0
+
+    def init(self, frame: np.ndarray, mask: np.ndarray) -> State:
+        return self.State(mask, 0)
+
+    def step(self, state: State, frame: np.ndarray) -> tuple[np.ndarray, State]:
+        new = self.State(state.mask, state.index + 1)
+        return new.mask, new
+
+
+def test_live_fill_borrows_nothing_from_frames_the_tracker_doubts(h) -> None:
+    """The live engine tells a filler that borrows from other frames which frames the
+    tracker doubts, frame by frame, in order."""
+    from moebius_video.fill import Filler, FillResult
+
+    class Borrowing(Filler):
+        name = "borrowing"
+        borrows = True
+
+        def __init__(self) -> None:
+            self.trusted: list[bool] = []
+
+        def fill(self, image, mask, *, future=(), trusted=True):  # type: ignore[no-untyped-def]
+            self.trusted.append(trusted)
+            return FillResult(image.copy())
+
+    scene = h.tiny_scene(16)
+    frames = [scene.frame(i).image for i in range(16)]
+    filler = Borrowing()
+    engine = LiveEngine(FakeCapture(frames, num_frames=16, frame_rate=None), [h.CollectSink()],
+                        LiveConfig(mode="all"), mask=scene.frame(0).mask, filler=filler)
+    engine.tracker = _DoubtingTracker()
+    engine.finish()
+    # frame 0 is the init (the user's mask); step k gives frame k
+    assert filler.trusted == [not 5 <= i < 10 for i in range(16)]

@@ -3,33 +3,39 @@
 A tracker that lost its object (it left the frame, or went behind something) finds it again
 only once much of it is back: the flow tracker's re-detection needs about half of the
 object's keyframe appearance in view. The frames in between, the object coming back in
-through the border or out from behind the occluder, had an empty mask, so the object was
-left in the output there. Going backward in time those frames are an exit, which a tracker
-follows well: so, in file mode, where nothing is shown as it comes, the object is tracked
-backward from where it was found again, through the frames it missed.
+through the border or out from behind the occluder, had an empty mask, or a doubtful one
+(what an unsure tracker held of the part still in view), so the object was left in the
+output there, whole or in part. Going backward in time those frames are an exit, which a
+tracker follows well: so, in file mode, where nothing is shown as it comes, the object is
+tracked backward from where it was found again, through the frames it missed.
 
 How (:func:`backfill`, in frame order):
 
-1. Frames pass through while the mask is not empty. From the first empty mask on they are
-   held: the gap.
-2. A non-empty mask after the gap is the object found again. Up to ``settle`` more frames
-   are held, until the tracker is confident of it (:data:`SETTLED`); the most confident
-   re-found mask (the confident one, or the last one) is the start of the backward pass.
-3. A new tracker state starts there and steps backward through the held frames. A gap frame
-   takes the backward mask, with its confidence, where that mask is not doubtful
-   (:data:`~tracking.confidence.DOUBTFUL_BELOW`) or touches the frame's border (an object
-   coming in: going backward, an exit, which is followed well and cannot spread far). A
-   doubtful backward mask away from the border is not taken: going backward into an
-   occluder, an unsure tracker holds its mask where the object was, beside it (measured on
-   a pasted clip: 1.37 % of the frame on the bird behind the object). A re-found frame the
-   tracker was not yet confident of takes the union of both masks. The pass stops at the
-   first keyframe, after two empty backward masks (the object is out again, going
-   backward), or at the gap's start.
+1. Frames pass through while the mask is not empty and not doubtful
+   (:data:`~tracking.confidence.DOUBTFUL_BELOW`; keyframes never are). From the first
+   empty or doubtful mask on they are held: the gap.
+2. A mask after the gap that is neither is the object found again (or sure of again). Up to
+   ``settle`` more frames are held, until the tracker is confident of it (:data:`SETTLED`);
+   the most confident re-found mask (the confident one, or the last one) is the start of the
+   backward pass.
+3. A new tracker state starts there and steps backward through the held frames. An empty gap
+   frame takes the backward mask, with its confidence, where that mask is not doubtful or
+   touches the frame's border (an object coming in: going backward, an exit, which is
+   followed well and cannot spread far). A doubtful backward mask away from the border is
+   not taken: going backward into an occluder, an unsure tracker holds its mask where the
+   object was, beside it (measured on a pasted clip: 1.37 % of the frame on the bird behind
+   the object). A doubtful gap frame takes the backward mask instead of its own only where
+   that one is settled and surer, and keeps its own (doubtful) confidence: the backward
+   pass saw only one side of what went on. Their union took in the occluder twice over
+   (pasted, Jupiter behind the strip: 1.47 % of the frame). A re-found frame the tracker was not yet
+   confident of takes the union of both masks. The pass stops at the first keyframe, after
+   two empty backward masks (the object is out again, going backward), or at the gap's
+   start.
 
 Bounds: at most ``reach`` gap frames are held (older ones are released as they were: beyond
 any backward pass) plus ``settle``, and never more than ``max_bytes`` of frame images; nothing
-is held, and nothing delayed, while the object is tracked. Live sources cannot wait for the
-object to come back, so the live engine does not use this.
+is held, and nothing delayed, while the tracker is sure of the object. Live sources cannot
+wait for the object to come back, so the live engine does not use this.
 """
 
 from __future__ import annotations
@@ -71,6 +77,12 @@ class _Held(Generic[P]):
 
 def _empty(item: TrackedFrame) -> bool:
     return not bool(item.mask.any())
+
+
+def _missed(item: TrackedFrame) -> bool:
+    """A gap frame: the object missed there, wholly (an empty mask) or maybe in part (a
+    doubtful one)."""
+    return _empty(item) or (not item.keyframe and item.confidence < DOUBTFUL_BELOW)
 
 
 def _settled(item: TrackedFrame) -> bool:
@@ -121,10 +133,16 @@ def _backward(
             continue
         empties = 0
         item = entry.item
-        if _empty(item):  # the gap: the backward mask, with its own confidence
+        if k < found:  # the gap: the backward mask, with its own confidence
             conf = float(getattr(state, "confidence", 1.0))
-            if conf >= DOUBTFUL_BELOW or _on_border(mask):
-                entry.item = TrackedFrame(item.index, mask, conf)
+            if _empty(item):
+                if conf >= DOUBTFUL_BELOW or _on_border(mask):
+                    entry.item = TrackedFrame(item.index, mask, conf)
+            elif conf >= SETTLED and conf > item.confidence:
+                # doubtful: the surer mask, but the doubt the forward pass had stays said
+                # (the backward pass sees one side of what went on: with the occluder
+                # between, its mask may hold only the part coming out)
+                entry.item = TrackedFrame(item.index, mask, item.confidence)
         elif k >= found and item.confidence < SETTLED:  # re-found, not yet sure: both
             entry.item = TrackedFrame(item.index, item.mask | mask, item.confidence)
 
@@ -163,20 +181,20 @@ def backfill(
         raise TrackingError(f"settle must be >= 0, got {settle}")
     held: deque[_Held[P]] = deque()
     found: int | None = None  # held position of the re-find
-    seen = False  # an object mask went by: an empty one after it starts a gap
+    seen = False  # a sure object mask went by: a missed frame after it starts a gap
     limit: int | None = None
     for payload, item in items:
-        empty = _empty(item)
+        missed = _missed(item)
         if not held:
-            if not (empty and seen):
-                seen = seen or not empty
+            if not (missed and seen):
+                seen = seen or not missed
                 yield payload, item, 0.0
                 continue
             if limit is None:  # frames of one video are one size
                 limit = max(1, min(reach, max_bytes // max(image(payload).nbytes, 1)))
         held.append(_Held(payload, item))
         if found is None:
-            if not empty:
+            if not missed:
                 found = len(held) - 1
             else:
                 assert limit is not None
@@ -184,10 +202,10 @@ def backfill(
                     old = held.popleft()
                     yield old.payload, old.item, old.seconds
                 continue
-        if not (empty or _settled(item) or len(held) - 1 - found >= settle):
+        if not (missed or _settled(item) or len(held) - 1 - found >= settle):
             continue
-        # resolve: backward from the re-found mask; a new empty mask starts the next gap
-        tail = held.pop() if empty else None
+        # resolve: backward from the re-found mask; a new missed frame starts the next gap
+        tail = held.pop() if missed else None
         frames = list(held)
         _backward(frames, _start(frames, found), found, tracker, image)
         held.clear()

@@ -59,21 +59,40 @@ def test_no_re_find_keeps_the_gap_empty() -> None:
 
 def test_starts_from_the_first_confident_re_found_mask_and_unites_the_unsure_ones() -> None:
     a, unsure, sure = _mask(10, 20), _mask(30, 34), _mask(36, 46)
+    # 0.45: found again (not doubtful), not yet settled
     items = [TrackedFrame(0, a, 1.0, keyframe=True), TrackedFrame(1, EMPTY, 0.0),
-             TrackedFrame(2, unsure, 0.2), TrackedFrame(3, sure, 0.9), TrackedFrame(4, sure, 0.9)]
+             TrackedFrame(2, unsure, 0.45), TrackedFrame(3, sure, 0.9), TrackedFrame(4, sure, 0.9)]
     out = _run(items)
     np.testing.assert_array_equal(out[1].mask, sure)  # from frame 3, not from frame 2
     np.testing.assert_array_equal(out[2].mask, unsure | sure)  # unsure re-find: both
-    assert out[2].confidence == 0.2  # still as doubtful as the tracker said
+    assert out[2].confidence == 0.45  # as unsure as the tracker said
     assert out[3] is items[3]
 
 
 def test_never_settled_starts_from_the_most_confident() -> None:
     a, m1, m2 = _mask(10, 20), _mask(30, 34), _mask(40, 44)
     items = [TrackedFrame(0, a, 1.0, keyframe=True), TrackedFrame(1, EMPTY, 0.0),
-             TrackedFrame(2, m1, 0.1), TrackedFrame(3, m2, 0.3), TrackedFrame(4, m1, 0.2)]
+             TrackedFrame(2, m1, 0.42), TrackedFrame(3, m2, 0.48), TrackedFrame(4, m1, 0.45)]
     out = _run(items, settle=2)
     np.testing.assert_array_equal(out[1].mask, m2)
+
+
+def test_a_doubtful_frame_takes_a_surer_backward_mask_instead_of_its_own() -> None:
+    """What an unsure tracker held of an object going behind something (a doubtful mask)
+    is a gap frame too: a settled, surer backward mask replaces it (not their union, which
+    took in the occluder from both sides), the frame still reported doubtful; an unsure
+    backward mask leaves it as it was."""
+    a, held_part, sure = _mask(10, 20), _mask(22, 26), _mask(30, 40)
+    items = [TrackedFrame(0, a, 1.0, keyframe=True), TrackedFrame(1, held_part, 0.2),
+             TrackedFrame(2, EMPTY, 0.0), TrackedFrame(3, sure, 0.9)]
+    out = _run(items)
+    for t in (1, 2):
+        np.testing.assert_array_equal(out[t].mask, sure)
+    assert out[2].confidence == 1.0  # an empty frame takes the backward confidence
+    assert out[1].confidence == 0.2  # a doubtful one stays as doubtful as it was said
+    out = _run(items, tracker=_UnsureStatic())
+    assert out[1] is items[1]  # the backward mask (0.1) is no surer
+    assert not out[2].mask.any()  # doubtful and away from the border: not taken
 
 
 def test_reach_bounds_the_held_frames_and_what_is_filled() -> None:
@@ -98,18 +117,22 @@ def test_reach_bounds_the_held_frames_and_what_is_filled() -> None:
     assert [t for t in range(1, 11) if out[t].mask.any()] == [9, 10]
 
 
-def test_nothing_is_held_while_the_object_is_tracked() -> None:
+def test_nothing_is_held_while_the_tracker_is_sure_of_the_object() -> None:
     a = _mask(10, 20)
     pulled: list[int] = []
 
-    def source():  # type: ignore[no-untyped-def]
+    def source(low: float):  # type: ignore[no-untyped-def]
         for t in range(6):
             pulled.append(t)
-            yield t, TrackedFrame(t, a, 0.3 if t % 2 else 1.0)
+            yield t, TrackedFrame(t, a, low if t % 2 else 1.0)
 
-    for index, _, seconds in backfill(source(), StaticTracker(), lambda _: IMAGE):
+    for index, _, seconds in backfill(source(0.45), StaticTracker(), lambda _: IMAGE):
         assert pulled[-1] == index
         assert seconds == 0.0
+    # a doubtful frame is held until the tracker is sure again
+    pulled.clear()
+    lags = [pulled[-1] - index for index, _, _ in backfill(source(0.3), StaticTracker(), lambda _: IMAGE)]
+    assert max(lags) == 1
 
 
 class _UnsureStatic(StaticTracker):

@@ -542,8 +542,12 @@ class TemporalFiller(Filler):
                 memory.forget()  # nothing beyond a cut (or unknown motion) is carried back
             else:
                 assert pair.ok_a is not None
-                # Only the window around ``t+k-1``'s hole is read before it is observed.
-                self._advance(memory, pair, pair.to_b, pair.ok_a, age_step=0, roi=self._roi(here_mask))
+                # Only the window around ``t+k-1``'s hole is read before it is observed; a
+                # frame that is not observed (not trusted) keeps the old content outside
+                # that window, so all of it is carried along then
+                skipped = k > 1 and not future[k - 2].trusted
+                roi = None if skipped else self._roi(here_mask)
+                self._advance(memory, pair, pair.to_b, pair.ok_a, age_step=0, roi=roi)
             memory.match_exposure(here_image, ~here_mask, k)
             if k - 1 < block:
                 self._future[t + k - 1] = self._snapshot(memory, k - 1)
@@ -618,7 +622,10 @@ class TemporalFiller(Filler):
         self._low_res(t, image, mask)
         if t > 0:
             pair = self._pair(t - 1)
-            self._advance(memory, pair, pair.to_a, pair.ok_b, age_step=1, roi=self._roi(mask))
+            # a frame that is not observed below (not trusted) keeps the old content outside
+            # its hole's window: all of the memory is carried along then
+            self._advance(memory, pair, pair.to_a, pair.ok_b, age_step=1,
+                          roi=self._roi(mask) if trusted else None)
             memory.match_exposure(image, ~mask, 1)
 
         out = image.copy()

@@ -143,7 +143,7 @@ def _backward(
                 # (the backward pass sees one side of what went on: with the occluder
                 # between, its mask may hold only the part coming out)
                 entry.item = TrackedFrame(item.index, mask, item.confidence)
-        elif k >= found and item.confidence < SETTLED:  # re-found, not yet sure: both
+        elif item.confidence < SETTLED:  # re-found, not yet sure: both
             entry.item = TrackedFrame(item.index, item.mask | mask, item.confidence)
 
 

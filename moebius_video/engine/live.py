@@ -559,9 +559,7 @@ class LiveEngine:
                     # here too: the fill stage, the slowest, gets lighter. A frame without
                     # an object passes through untouched: latency is spent on what is seen.
                     item.mask = step.prepare(frame.index, frame.image, mask)
-                    if tracked.state is not None:
-                        confidence = float(getattr(tracked.state, "confidence", 1.0))
-                        item.trusted = confidence >= DOUBTFUL_BELOW
+                    item.trusted = tracked.confidence >= DOUBTFUL_BELOW
                 timer.add(now() - t0)
                 if not out.put(item):
                     return

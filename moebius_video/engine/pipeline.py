@@ -157,6 +157,11 @@ class TrackedMask:
         """Track nothing from the next frame on."""
         self.state, self._new = None, None
 
+    @property
+    def confidence(self) -> float:
+        """The tracker's confidence in the last mask (1 for a mask given, or none)."""
+        return 1.0 if self.state is None else float(getattr(self.state, "confidence", 1.0))
+
     def __call__(self, image: np.ndarray) -> np.ndarray | None:
         """The mask of ``image`` (``H, W, 3`` uint8 RGB), or ``None``.
 
@@ -199,9 +204,7 @@ def track_file(
         for index, item in enumerate(items):
             t0 = time.perf_counter()
             mask = tracked(image(item))
-            conf = 1.0 if tracked.state is None else float(
-                getattr(tracked.state, "confidence", 1.0))
-            yield (item, time.perf_counter() - t0), TrackedFrame(index, mask, conf)
+            yield (item, time.perf_counter() - t0), TrackedFrame(index, mask, tracked.confidence)
 
     for (item, seconds), frame, extra in backfill(
         forward(), tracked.tracker, lambda payload: image(payload[0])
@@ -462,7 +465,6 @@ class FrameStep:
         self.batch = max(int(batch or getattr(filler, "max_batch", 1)), 1)
         self.refuse_full = refuse_full
         self.stats = FrameStats()
-        self._trusted: Callable[[Any], bool] | None = None
 
     def prepare(self, index: int, image: np.ndarray, raw_mask: np.ndarray) -> np.ndarray:
         """Dilate frame ``index``'s mask and hand both to :meth:`Filler.prepare`; returns the
@@ -497,23 +499,23 @@ class FrameStep:
         Raises:
             MoebiusError: ``fill_batch`` returned a different number of results than frames.
         """
-        self._trusted = trusted if trusted is not None and self.filler.borrows else None
+        trust = trusted if self.filler.borrows else None
         pending: deque[tuple[T, np.ndarray, np.ndarray | None]] = deque()
         for item in items:
             pending.append(item)
             if len(pending) >= self.lookahead + self.batch:
-                yield from self._emit(pending, self.batch)
+                yield from self._emit(pending, self.batch, trust)
         while pending:
-            yield from self._emit(pending, min(self.batch, len(pending)))
+            yield from self._emit(pending, min(self.batch, len(pending)), trust)
 
-    def _emit(self, pending: deque[tuple[T, np.ndarray, np.ndarray | None]], count: int
-              ) -> list[tuple[T, np.ndarray, np.ndarray | None]]:
-        """Fill the first ``count`` pending frames: one ``fill``, or one ``fill_batch`` call."""
+    def _emit(self, pending: deque[tuple[T, np.ndarray, np.ndarray | None]], count: int,
+              trust: Callable[[T], bool] | None) -> list[tuple[T, np.ndarray, np.ndarray | None]]:
+        """Fill the first ``count`` pending frames: one ``fill``, or one ``fill_batch`` call
+        (``trust``: see :meth:`run`; ``None`` for a filler that borrows nothing)."""
         t0 = time.perf_counter()
         window = list(pending)
         items = [pending.popleft() for _ in range(count)]
         todo = [k for k, (_, _, mask) in enumerate(items) if mask is not None]
-        trust = self._trusted
         futures = [
             [FutureFrame(image, mask, True if trust is None else trust(key))
              for key, image, mask in window[k + 1 : k + 1 + self.lookahead] if mask is not None]

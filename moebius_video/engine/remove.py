@@ -433,7 +433,6 @@ def remove_object(
     if result.frames and result.empty_mask_frames == result.frames:
         result.warnings.append("every mask was empty: the video was copied through unchanged")
     if masks.needs_tracker:
-
         result.doubtful = doubtful_ranges(result.confidence, offset=config.start)
     result.timings.total = time.perf_counter() - t_start
     return result

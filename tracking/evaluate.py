@@ -13,7 +13,10 @@ Scores are computed on every frame that is not a keyframe:
 * ``coverage``: mean fraction of true object pixels inside the tracked mask dilated by
   ``dilate`` px (elliptical kernel) — what matters for removal; ``cov_min`` is the worst frame;
 * ``area``: area of the dilated tracked masks over the area of the true masks (summed over
-  the frames of a clip); ``area_max`` the worst frame's ratio (mean row: the worst clip's).
+  the frames of a clip); ``area_max`` the worst frame's ratio (mean row: the worst clip's);
+* ``collateral``: the worst frame's share of the frame that lies inside the dilated tracked
+  mask and more than :data:`~tracking.metrics.COLLATERAL_PX` px from the true object — what a
+  removal would wrongly erase (mean row: the worst clip's); ``coll_frame`` is that frame.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import numpy as np
 from .data import list_clips, load_clip
 from .errors import TrackingError
 from .geometry import dilate_mask
-from .metrics import boundary_f, coverage, jaccard
+from .metrics import COLLATERAL_PX, boundary_f, collateral, coverage, jaccard
 from .offline import FUSION_THRESHOLD, iter_track
 from .registry import DEFAULT_TRACKER, available_trackers, get_tracker
 
@@ -52,6 +55,8 @@ class ClipScore:
         area_ratio: dilated tracked area / true area.
         area_max: worst frame's dilated tracked area / true area.
         seconds: wall time of tracking and decoding.
+        collateral: worst frame's share of the frame masked far from the object.
+        coll_frame: the frame of ``collateral`` (-1 in a mean row, or with no scored frame).
     """
 
     clip: str
@@ -65,6 +70,8 @@ class ClipScore:
     area_ratio: float
     area_max: float
     seconds: float
+    collateral: float = 0.0
+    coll_frame: int = -1
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,7 @@ def score_clip(
     area_pred = 0
     area_gt = 0
     area_max = 0.0
+    coll_max, coll_frame = 0.0, -1
     elapsed = 0.0
     start = time.perf_counter()
     for t, pred in enumerate(iter_track(clip.frames, keys, engine, fusion_threshold)):
@@ -155,6 +163,9 @@ def score_clip(
             area_gt += int(np.count_nonzero(gt))
             if gt.any():
                 area_max = max(area_max, np.count_nonzero(grown) / np.count_nonzero(gt))
+            coll = collateral(grown, gt)
+            if coll_frame < 0 or coll > coll_max:
+                coll_max, coll_frame = coll, t
         start = time.perf_counter()
     return ClipScore(
         clip=clip.name,
@@ -168,6 +179,8 @@ def score_clip(
         area_ratio=area_pred / area_gt if area_gt else float("nan"),
         area_max=float(area_max),
         seconds=elapsed,
+        collateral=float(coll_max),
+        coll_frame=coll_frame,
     )
 
 
@@ -249,6 +262,7 @@ def evaluate(
                     area_ratio=float(np.mean([r.area_ratio for r in rows])),
                     area_max=float(np.max([r.area_max for r in rows])),
                     seconds=float(np.sum([r.seconds for r in rows])),
+                    collateral=float(np.max([r.collateral for r in rows])),
                 )
             )
     return EvalResult(scores, means, skipped, dilate)
@@ -273,7 +287,7 @@ def format_table(result: EvalResult) -> str:
     width = max([11, *(len(row.tracker) + 2 for row in result.scores)])
     head = (
         f"{'clip':<20}{'tracker':<{width}}{'mode':<10}{'frames':>6}{'J':>7}{'F':>7}"
-        f"{'cov':>7}{'cov_min':>8}{'area':>7}{'a_max':>7}{'s':>7}"
+        f"{'cov':>7}{'cov_min':>8}{'area':>7}{'a_max':>7}{'coll%':>7}{'@':>5}{'s':>7}"
     )
     lines = [head, "-" * len(head)]
     for row in [*result.scores, *result.means]:
@@ -282,11 +296,13 @@ def format_table(result: EvalResult) -> str:
         lines.append(
             f"{row.clip:<20}{row.tracker:<{width}}{row.mode:<10}{row.frames:>6}{row.J:>7.3f}"
             f"{row.F:>7.3f}{row.coverage:>7.3f}{row.cov_min:>8.3f}{row.area_ratio:>7.2f}"
-            f"{row.area_max:>7.2f}{row.seconds:>7.1f}"
+            f"{row.area_max:>7.2f}{100 * row.collateral:>7.2f}{row.coll_frame:>5}"
+            f"{row.seconds:>7.1f}"
         )
     lines.append(
         f"coverage and area with the tracked mask dilated by {result.dilate} px; a_max: worst "
-        "frame (mean row: worst clip)"
+        f"frame; coll%: worst frame's share of the frame masked > {COLLATERAL_PX} px from the "
+        "object, @ that frame (mean row: worst clip)"
     )
     for name, reason in result.skipped.items():
         lines.append(f"skipped {name}: {reason}")

@@ -28,14 +28,10 @@ import numpy as np
 from .confidence import DOUBTFUL_BELOW
 from .errors import TrackingError
 from .geometry import dilate_mask
-from .metrics import jaccard
+from .metrics import COLLATERAL_PX, collateral, jaccard
 from .offline import FUSION_THRESHOLD, iter_track_frames
 from .pasted import PastedClip
 from .registry import get_tracker
-
-#: Pixels farther than this from the true object are collateral when masked.
-COLLATERAL_PX: int = 20
-
 
 @dataclass(frozen=True)
 class PastedScore:
@@ -119,14 +115,13 @@ def frame_scores(
         ``truth`` is empty.
     """
     grown = dilate_mask(pred, dilate)
-    far = cv2.distanceTransform((~truth).astype(np.uint8), cv2.DIST_L2, 3) > COLLATERAL_PX
-    collateral = np.count_nonzero(grown & far) / truth.size
+    coll = collateral(grown, truth)
     n_truth = np.count_nonzero(truth)
     if n_truth == 0:
-        return float("nan"), float("nan"), float(collateral), float("nan")
+        return float("nan"), float("nan"), float(coll), float("nan")
     cov = np.count_nonzero(grown & truth) / n_truth
     area = np.count_nonzero(grown) / max(np.count_nonzero(dilate_mask(truth, dilate)), 1)
-    return float(cov), float(area), float(collateral), float(jaccard(pred, truth))
+    return float(cov), float(area), float(coll), float(jaccard(pred, truth))
 
 
 def score_pasted_clip(

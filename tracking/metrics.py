@@ -1,4 +1,4 @@
-"""Mask quality measures: region J (IoU), boundary F (DAVIS), coverage and area ratio."""
+"""Mask quality measures: region J (IoU), boundary F (DAVIS), coverage and collateral."""
 
 from __future__ import annotations
 
@@ -91,4 +91,23 @@ def coverage(pred_dilated: np.ndarray, gt: np.ndarray) -> float:
     return np.count_nonzero(pred_dilated & gt) / n_gt
 
 
-__all__ = ["boundary_f", "coverage", "jaccard"]
+#: Pixels farther than this from the true object are collateral when masked.
+COLLATERAL_PX: int = 20
+
+
+def collateral(pred_dilated: np.ndarray, gt: np.ndarray) -> float:
+    """Fraction of the frame inside the (dilated) tracked mask and more than
+    :data:`COLLATERAL_PX` px from the true object: what a removal would wrongly erase.
+
+    Args:
+        pred_dilated: ``H,W`` bool tracked mask after dilation.
+        gt: ``H,W`` bool; when empty, every masked pixel is collateral.
+
+    Returns:
+        Collateral in ``[0, 1]``.
+    """
+    far = cv2.distanceTransform((~gt).astype(np.uint8), cv2.DIST_L2, 3) > COLLATERAL_PX
+    return np.count_nonzero(pred_dilated & far) / gt.size
+
+
+__all__ = ["COLLATERAL_PX", "boundary_f", "collateral", "coverage", "jaccard"]

@@ -13,7 +13,7 @@ from helpers import make_clip
 from tracking import TrackingError, evaluate
 from tracking.cli import main
 from tracking.geometry import dilate_mask
-from tracking.metrics import boundary_f, coverage, jaccard
+from tracking.metrics import COLLATERAL_PX, boundary_f, collateral, coverage, jaccard
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,14 @@ def test_evaluate_function(data_dir: Path) -> None:
     assert flow.J > static.J
     assert flow.coverage > 0.95
     assert result.mean("flow", "keyframes").frames == 6  # frames 0 and 4 are keyframes
-    assert "mean" in evaluate.format_table(result)
+    # the static mask stays where the object was (it moves ~3 px a frame): what it leaves
+    # behind is collateral in the last frames; the flow tracker follows the object
+    rows = {(s.tracker, s.mode): s for s in result.scores}
+    assert rows["static", "first"].collateral > 0 and rows["static", "first"].coll_frame >= 5
+    assert flow.collateral < 0.2 * static.collateral
+    assert static.collateral == max(s.collateral for s in result.scores if s.tracker == "static" and s.mode == "first")
+    table = evaluate.format_table(result)
+    assert "mean" in table and "coll%" in table
 
 
 def test_evaluate_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -69,3 +76,9 @@ def test_metrics() -> None:
     assert boundary_f(a, np.zeros_like(a)) == 0.0
     assert coverage(dilate_mask(b, 4), a) == 1.0
     assert coverage(b, a) == pytest.approx(0.95)
+    # collateral: the share of the frame masked more than COLLATERAL_PX from the object
+    assert collateral(dilate_mask(a, COLLATERAL_PX - 2), a) == 0.0
+    far = np.zeros_like(a)
+    far[40:50, 50:60] = True  # > 20 px from the square
+    assert collateral(a | far, a) == pytest.approx(100 / a.size)
+    assert collateral(a, np.zeros_like(a)) == pytest.approx(400 / a.size)  # object out: all of it

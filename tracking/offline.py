@@ -76,9 +76,13 @@ def iter_track_frames(
     0) gives way to the other. The fused confidence is the weighted mean of the two, lowered
     where the directions disagree (their IoU). Frames before the first keyframe are tracked
     backward only, frames after the last forward only; keyframes get their own mask and
-    confidence 1. Where the object was lost and found again, it is then tracked backward from
-    where it was found through the frames it was missed in (:func:`tracking.backfill.backfill`;
-    at most ``BACKFILL_REACH + BACKFILL_SETTLE`` masks are held back while that is pending).
+    confidence 1. After the last keyframe, where the object was lost and found again, it is then
+    tracked backward from where it was found through the frames it was missed in
+    (:func:`tracking.backfill.backfill`; at most ``BACKFILL_REACH + BACKFILL_SETTLE`` masks are
+    held back while that is pending). Before the last keyframe every frame has a backward
+    pass from a keyframe already, in the fusion: a backfill there, from a tracked mask, put a
+    worse mask in (DAVIS-style clips with a keyframe every 20 frames: the tennis player's
+    worst frame 5.76 % of the frame masked far from him, 4.03 % without it).
 
     Args:
         frames: random-access video (``len`` and ``frames[i]`` -> ``H,W,3`` uint8 RGB).
@@ -107,6 +111,14 @@ def iter_track_frames(
     if not backfill:
         yield from fused
         return
+    # up to the last keyframe every frame has a backward pass from a keyframe already (the
+    # fusion's); a backfill there, from a tracked mask, only puts a worse mask in
+    last_key = max(keys)
+    if last_key > 0:
+        for item in fused:
+            yield item
+            if item.index == last_key:
+                break
 
     def image(t: int) -> np.ndarray:
         return first if t == 0 else frames[t]

@@ -237,3 +237,38 @@ def test_remove_file_mode_backfills_a_re_entry(tmp_path) -> None:  # type: ignor
     assert len(masks) == 30
     cover = [frame_scores(masks[t], truth[t], 4)[0] for t in range(20, 24)]
     assert min(cover) >= 0.5, cover
+
+
+class _Scripted(StaticTracker):
+    """Reads the frame index from pixel (0, 0) and answers from a script keyed by the index
+    of the frame it was started on: ``{start: {frame: (mask, confidence)}}``."""
+
+    def __init__(self, script: dict[int, dict[int, tuple[np.ndarray, float]]]) -> None:
+        self.script = script
+
+    def _step(self, state: TrackState, frame: np.ndarray) -> tuple[np.ndarray, TrackState]:
+        mask, conf = self.script[state.anchor_index][int(frame[0, 0, 0])]
+        return mask.copy(), replace(state, index=state.index + 1, mask=mask, confidence=conf)
+
+
+def test_no_backfill_between_keyframes() -> None:
+    # frames 1-7 lie between keyframes 0 and 8: the fusion already has a backward pass from a
+    # keyframe there. Forward, the object is lost at 3-4 and found again at 5; backward from 8
+    # the tracker is unsure (0.3) but right. A backfill from frame 5 (a tracked mask, sure of
+    # itself and wrong) must not replace frames 3-4; after the last keyframe it still runs.
+    right, wrong, far = _mask(10, 20), _mask(40, 50), _mask(30, 40)
+    fwd = {t: (right, 0.9) for t in (1, 2, 5, 6, 7)} | {3: (EMPTY, 0.0), 4: (EMPTY, 0.0)}
+    from_8 = {t: (right, 0.3) for t in range(1, 8)}  # backward
+    from_8 |= {9: (right, 0.9), 10: (EMPTY, 0.0), 11: (far, 0.9), 12: (far, 0.9)}  # forward
+    script = {0: fwd, 8: from_8, 5: {t: (wrong, 0.9) for t in range(1, 5)},
+              11: {t: (far, 0.9) for t in range(0, 11)}}
+    frames = [np.full((H, W, 3), t, np.uint8) for t in range(13)]
+    keys = {0: right, 8: right}
+    plain = list(iter_track_frames(frames, keys, _Scripted(script), backfill=False))
+    filled = list(iter_track_frames(frames, keys, _Scripted(script)))
+    for t in range(9):
+        np.testing.assert_array_equal(filled[t].mask, plain[t].mask)
+    assert plain[3].mask.any() and not (plain[3].mask & wrong).any()
+    # after the last keyframe: the gap at 10 takes the re-found mask tracked back from 11
+    assert not plain[10].mask.any()
+    np.testing.assert_array_equal(filled[10].mask, far)

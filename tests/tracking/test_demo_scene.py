@@ -93,6 +93,11 @@ def test_demo_clip_as_encoded_is_covered(tmp_path) -> None:  # type: ignore[no-u
     the held mask (above), and a re-detected object dropped a frame later because the count
     of frames without evidence was not reset when it was found (an empty frame, coverage
     0). After: mean 0.951, worst 0.796 (x264's output varies a little from run to run).
+    Since the tracker lets go of the scene an object leaves behind (told against a frame 4-8
+    back): mean 0.975, worst 0.912. Told on every side of the object, not only the side it
+    moved away from, the stripes, which run along its motion, looked like the scene at its
+    leading edge: a crescent of the ellipse left out in frames 78-82, mean 0.946, worst
+    0.752.
     """
     av = pytest.importorskip("av")
     scene = synthetic.SyntheticScene(synthetic.SceneConfig())
@@ -111,7 +116,7 @@ def test_demo_clip_as_encoded_is_covered(tmp_path) -> None:  # type: ignore[no-u
         far.append(int(np.count_nonzero(mask & ~(cv2.dilate(true.view(np.uint8), kernel) > 0))))
         cover.append(np.count_nonzero(mask & true) / np.count_nonzero(true))
     assert max(far) <= 0.01 * true.size, far
-    assert np.mean(cover) >= 0.92 and min(cover) >= 0.7, cover
+    assert np.mean(cover) >= 0.95 and min(cover) >= 0.85, cover
 
 
 def test_fast_demo_scene_with_grey_textureless_object() -> None:

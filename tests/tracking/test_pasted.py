@@ -121,7 +121,9 @@ def test_object_coming_out_from_behind_the_strip_is_found_partly_visible(
     """The object passes behind the occluding strip: as soon as half of it is out again, the
     visible part is masked (a part of the keyframe's template matched next to where it was
     last seen), and nothing is masked elsewhere in any frame, the look-alike patch below
-    its path included."""
+    its path included. The search for parts runs every other frame (``_EMERGE_EVERY``), so
+    the part is found on the first or the second frame with 45 % of the object out,
+    depending on the frame the object was lost on."""
     source, obj = world
     clip = make_clip(source, obj, "occluded", n=40, size=(W, H))
     full = clip.masks[0].sum()
@@ -132,7 +134,7 @@ def test_object_coming_out_from_behind_the_strip_is_found_partly_visible(
         mask, state = tracker.step(state, clip.frames[t])
         cov, _, coll, _ = frame_scores(mask, clip.masks[t], 4)
         assert coll <= 0.01, (t, coll)
-        if clip.masks[t].sum() >= 0.45 * full:
+        if clip.masks[t].sum() >= 0.45 * full and clip.masks[t - 1].sum() >= 0.45 * full:
             found.append((t, round(cov, 2)))
     hidden = [t for t in range(40) if clip.masks[t].sum() < 0.45 * full]
     assert hidden and all(cov >= 0.8 for _, cov in found), found

@@ -334,3 +334,61 @@ def test_flow_stays_confident_while_a_well_tracked_object_goes_out(
     assert len(rows) >= 2 and min(c for _, c in rows) >= 0.5, rows
     monkeypatch.setattr(ft, "_REF_PAD", 0.0)  # clipped at the border, as before
     assert max(c for _, c in going_out()) < 0.4
+
+
+def test_static_scene_tells_the_background_left_behind_from_the_object() -> None:
+    """Over a few frames, the background the object left is explained by the background's
+    motion and not by the object's; the object is the other way round; a parked object
+    (both motions alike) is not told at all."""
+    import tracking.flow_tracker as ft
+
+    rng = np.random.default_rng(3)
+    h, w = 80, 120
+    scene = cv2.GaussianBlur(rng.integers(0, 256, (h, w), np.uint8), (3, 3), 0)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (30, 30), np.uint8), (3, 3), 0)
+    step = 2  # the object moves 2 px right a frame; the camera is still
+
+    def frame(t: int) -> np.ndarray:
+        out = scene.copy()
+        out[25:55, 20 + step * t : 50 + step * t] = texture
+        return out
+
+    still = np.eye(3)
+    n = 6
+    moved = np.array([[1.0, 0, -step * n], [0, 1.0, 0], [0, 0, 1]])  # frame n -> frame 0
+    static = ft._static_scene(frame(0), still, moved, frame(n), (0, 0))
+    assert static is not None and static.shape == (h, w)
+    obj_x0 = 20 + step * n
+    left = static[30:50, 4:16]  # scene in both frames, left of the object
+    inside = static[30:50, obj_x0 + 4 : obj_x0 + 26]  # the object now
+    assert left.mean() > 0.9, left.mean()
+    assert not inside.any()
+    # a region given by its origin in the frame: the same answer there
+    part = ft._static_scene(frame(0), still, moved, frame(n)[20:60, 0:70], (0, 20))
+    assert part is not None and np.array_equal(part, static[20:60, 0:70])
+    # the object's motion is the background's (a parked car): nothing to tell
+    assert ft._static_scene(scene, still, still, scene, (0, 0)) is None
+
+
+def test_static_scene_keeps_two_past_frames_with_their_composed_motions() -> None:
+    """The past frame compared with is between half a span and a span old, and its models
+    are the product of every frame's since; a jump (no step on the frame before) restarts."""
+    import tracking.flow_tracker as ft
+
+    span = ft._STATIC_SPAN
+    extras: dict[str, np.ndarray] = {}
+    shift = np.array([[1.0, 0, -1.0], [0, 1.0, 0.5], [0, 0, 1]])  # each frame onto the one before
+    grays = [np.full((4, 4), t, np.uint8) for t in range(4 * span)]
+    ages = []
+    for t in range(1, 4 * span):
+        past = ft._past_frames(extras, t - 1, np.eye(3), shift)
+        if past:
+            gray, bg, obj, age = past[0]
+            assert int(gray[0, 0]) == t - age  # the frame that many back
+            np.testing.assert_allclose(obj, np.linalg.matrix_power(shift, age))
+            np.testing.assert_allclose(bg, np.eye(3))
+            ages.append(age)
+        ft._keep_past(extras, past, grays[t], t)
+    assert min(ages[span:]) >= span // 2 and max(ages) == span
+    assert len([k for k in extras if k.endswith("_gray")]) <= 2
+    assert ft._past_frames(extras, 2 * span, np.eye(3), shift) == []  # not the frame before

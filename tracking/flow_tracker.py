@@ -293,7 +293,8 @@ _HOLD_DROP = -2.0
 # 27.0 -> 22.5 dB); keeping pixels of the object's colours (kept the look-alike patch of the
 # pasted tests); a detection confirmed on two frames, and the object's model given 2 px of
 # slack (most of the tennis gain lost); a history of always 8 frames (the same, twice the
-# time); half the working resolution (worse).
+# time); half the working resolution (worse); the background's model refined by two
+# Lucas-Kanade steps (DAVIS better, dog 2.47 %; pasted held-out worst 3.47 %).
 _STATIC_SPAN = 8
 _STATIC_MIN = 4
 _STATIC_TOL = 8

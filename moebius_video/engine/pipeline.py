@@ -524,11 +524,8 @@ class FrameStep:
         filler, stats = self.filler, self.stats
         if len(todo) == 1 and self.batch == 1:
             key, image, mask = items[todo[0]]
-            if trust is None:
-                filled = [filler.fill(image, mask, future=futures[0])]  # type: ignore[arg-type]
-            else:
-                filled = [filler.fill(image, mask, future=futures[0],  # type: ignore[arg-type, call-arg]
-                                      trusted=trust(key))]
+            filled = [filler.fill_frame(image, mask, future=futures[0],  # type: ignore[arg-type]
+                                        trusted=True if trust is None else trust(key))]
         elif todo:
             filled = filler.fill_batch([items[k][1] for k in todo],
                                        [items[k][2] for k in todo], futures)  # type: ignore[misc]

@@ -308,10 +308,7 @@ def _run_filler(
         future = [FutureFrame(inputs[j], holes[j], ok[j])
                   for j in range(i + 1, min(i + 1 + la, len(inputs)))]
         start = time.perf_counter()
-        if filler.borrows:
-            res = filler.fill(img, hole, future=future, trusted=ok[i])  # type: ignore[call-arg]
-        else:
-            res = filler.fill(img, hole, future=future)
+        res = filler.fill_frame(img, hole, future=future, trusted=ok[i])
         elapsed += time.perf_counter() - start
         out = img.copy()
         out[hole] = res.image[hole]  # composite: paste only inside the dilated mask

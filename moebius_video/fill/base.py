@@ -100,6 +100,20 @@ class Filler(ABC):
             The filled frame and the origin counts of its hole pixels.
         """
 
+    def fill_frame(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        *,
+        future: Sequence[FutureFrame] = (),
+        trusted: bool = True,
+    ) -> FillResult:
+        """:meth:`fill`, telling a filler that borrows from other frames (:attr:`borrows`)
+        whether the tracker trusts this frame's mask; the others take no ``trusted``."""
+        if self.borrows:
+            return self.fill(image, mask, future=future, trusted=trusted)  # type: ignore[call-arg]
+        return self.fill(image, mask, future=future)
+
     def fill_batch(
         self,
         images: Sequence[np.ndarray],

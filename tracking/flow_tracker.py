@@ -603,7 +603,7 @@ def _past_frames(
     """The past frames :func:`_static_scene` compares with, as seen from frame ``index + 1``:
     ``(grey frame, background model, object model, age)``, each model mapping the new frame
     onto that one (its last one composed with ``bg_model`` / ``obj_model``, which map the new
-    frame onto frame ``index``); oldest first. None when the tracker did not run the whole
+    frame onto frame ``index``); oldest first. Empty when the tracker did not run the whole
     way here (a re-find, an empty stretch): the history starts again."""
     if int(extras.get("past_at", -2)) != index:
         return []

@@ -320,20 +320,22 @@ _STATIC_TRUST = 0.5
 # (the object's RANSAC inlier share at least _SCALE_FIT: 0.84-0.93 on the cars of DAVIS,
 # 0.33-0.66 on the people and the dog, whose limbs made it misfire: DAVIS tennis, frames
 # above 1 % collateral 3 -> 20 without it). Measured against the commit before (told every
-# other frame, below): DAVIS from the first mask J 0.455 -> 0.485, coverage 0.578 -> 0.603
-# (car-shadow J 0.621 -> 0.794: the car coming closer; drift-chicane 0.429 -> 0.509); a
-# keyframe every 20 frames J 0.639 -> 0.646; pasted held-out coverage 0.949 / 0.817 ->
-# 0.951 / 0.823, worst collateral 2.02 -> 1.47 % (the otter); tune 0.936 / 0.840 -> 0.934 /
-# 0.841, but worst collateral 1.06 -> 2.13 % (the stethoscope wobbling over bmx-trees, lost
-# either way, now leaves part of its mask on the trees). Tried: a grid of scales and angles
+# other frame, below): DAVIS from the first mask J 0.455 -> 0.481, coverage 0.578 -> 0.598
+# (car-shadow J 0.621 -> 0.791: the car coming closer; drift-chicane 0.429 -> 0.515),
+# frames above 1 % collateral 34 -> 25; a keyframe every 20 frames J 0.639 -> 0.647; pasted
+# held-out worst collateral 2.02 -> 1.12 % (the otter, one frame; frames above 1 % 14 ->
+# 1), coverage 0.949 / 0.817 -> 0.945 / 0.811; tune 0.936 / 0.840 -> 0.934 / 0.844, but
+# worst collateral 1.06 -> 2.13 %, frames above 1 % 3 -> 24 (the stethoscope wobbling over
+# bmx-trees, lost either way, now leaves part of its mask on the trees). Tried: a grid of scales and angles
 # instead of ECC (wrong wherever the translation was off by a pixel or two); ECC without
 # the flow's agreement (pasted held-out coverage 0.960 / 0.823, but 5 clips above 1 % and
 # DAVIS J 0.445); shrinking without it (a shrinking object followed, but pasted coverage
 # 0.942 / 0.792); any body (DAVIS tennis above); scale only (much the same, 4 held-out
 # clips above 1 %).
-# Told every _SCALE_EVERY frames: the alignment costs ~0.8 ms on the bench scene's object
-# (every frame: 640x360 at 111 instead of 128 frames/s; every other frame 123 of 134; every
-# fourth 130 of 134, but DAVIS J 0.475 and the otter back at 2.02 %).
+# Told every _SCALE_EVERY frames: the alignment costs ~0.7 ms on the bench scene's object
+# (640x360 told every other frame: 136 instead of 142 frames/s; every frame, before the
+# alignment ran on a linear downscale: 111 of 128; every fourth, 130 of 134, kept little of
+# the gain: DAVIS J 0.475, the otter back at 2.02 %).
 # A shrinking object is still followed poorly: the flow says less than the pixels (a
 # synthetic disc shrinking 2.5 % a frame: the mask 3.2x its area after 30 frames, 5.4x
 # without the rule).
@@ -792,16 +794,17 @@ def _scale_since(
         return None
     inside = core[y : y + h, x : x + w].view(np.uint8)
     here = new_gray[y : y + h, x : x + w]
-    ys, xs = np.nonzero(inside)
-    centre = np.array([origin[0] + x + xs.mean(), origin[1] + y + ys.mean()])
+    m = cv2.moments(inside, binaryImage=True)
+    if m["m00"] <= 0:
+        return None
+    centre = np.array([origin[0] + x + m["m10"] / m["m00"], origin[1] + y + m["m01"] / m["m00"]])
     # the box's pixels -> the working frame -> old; at a reduced size for a large box
     k = min(1.0, _SCALE_SIZE / max(w, h))
     at = np.array([[1 / k, 0, origin[0] + x], [0, 1 / k, origin[1] + y], [0, 0, 1]], np.float64)
     size = (max(8, round(w * k)), max(8, round(h * k)))
     if k < 1.0:
-        here = cv2.resize(here, size, interpolation=cv2.INTER_AREA)
-        inside = cv2.resize(inside * 255, size, interpolation=cv2.INTER_AREA) >= 128
-        inside = inside.view(np.uint8)
+        here = cv2.resize(here, size, interpolation=cv2.INTER_LINEAR)
+        inside = cv2.resize(inside, size, interpolation=cv2.INTER_NEAREST)
     start = to_obj @ at
     # only the part of the old frame the box can reach (its corners' box, and a margin)
     corners = start @ np.array([[0, w / k, 0, w / k], [0, 0, h / k, h / k], [1, 1, 1, 1]])
@@ -812,9 +815,9 @@ def _scale_since(
     oy1 = int(np.clip(np.ceil(corners[1].max() + margin), oy0 + 1, old.shape[0]))
     image = old[oy0:oy1, ox0:ox1]
     start = np.array([[1, 0, -ox0], [0, 1, -oy0], [0, 0, 1]], np.float64) @ start
-    if k < 1.0:  # at the same reduced scale
+    if k < 1.0:  # at the same reduced scale (linear: ECC smooths both images anyway)
         size_old = (max(1, round(image.shape[1] * k)), max(1, round(image.shape[0] * k)))
-        image = cv2.resize(image, size_old, interpolation=cv2.INTER_AREA)
+        image = cv2.resize(image, size_old, interpolation=cv2.INTER_LINEAR)
         start = np.diag([k, k, 1.0]) @ start
     if np.count_nonzero(inside) < 32 or float(here[inside > 0].std()) < _MIN_CONTRAST:
         return None

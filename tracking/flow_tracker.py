@@ -312,7 +312,8 @@ _STATIC_TRUST = 0.5
 # by frame 29, 2.02 % of the frame taken). Against the past frame of the scene-left rule
 # (4-8 frames back), the object's core is aligned by ECC (an affine map started from the
 # object's composed model, the core's box at most _SCALE_SIZE px, _SCALE_ITERS iterations,
-# accepted at a correlation of _SCALE_CORR); a change of at least _SCALE_MIN in log scale
+# accepted at a correlation of _SCALE_CORR, and a log scale beyond _SCALE_MAX taken as a
+# failed alignment); a change of at least _SCALE_MIN in log scale
 # (or _MIN_ANGLE_STEP) is applied to those three and folded into the past frames' models,
 # each by its share of the time since. It is taken only as far as the flow agrees (the raw
 # per-frame fits since that frame, small changes kept: the same sign and _SCALE_AGREE of
@@ -782,12 +783,13 @@ def _scale_since(
     motion model ``to_obj`` (new -> old, working frame) left out, told by the pixels.
 
     The object's ``core`` (a bool mask on the region ``new_gray``, whose origin in the
-    working frame is ``origin``) is aligned with ``old`` by ECC (``cv2.findTransformECC``:
-    an affine map, started from ``to_obj``; the core's box at most :data:`_SCALE_SIZE` px);
-    its scale and rotation against ``to_obj``'s are returned as ``(centre of the core,
-    log scale, angle)`` (new -> old, about the centre) when the alignment correlates at
-    least :data:`_SCALE_CORR` and the change is at least :data:`_SCALE_MIN` in scale or
-    :data:`_MIN_ANGLE_STEP` in angle; else ``None``.
+    working frame is ``origin``) is aligned with ``old`` by ECC
+    (``cv2.findTransformECCWithMask``: an affine map, started from ``to_obj``; the core's
+    box at most :data:`_SCALE_SIZE` px); its scale and rotation against ``to_obj``'s are
+    returned as ``(centre of the core, log scale, angle)`` (new -> old, about the centre)
+    when the alignment correlates at least :data:`_SCALE_CORR` and the change is at least
+    :data:`_SCALE_MIN` in scale or :data:`_MIN_ANGLE_STEP` in angle; else ``None`` (also
+    for a scale change beyond :data:`_SCALE_MAX`, taken as a failed alignment).
     """
     x, y, w, h = cv2.boundingRect(core.view(np.uint8))
     if w < 8 or h < 8:

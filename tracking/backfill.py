@@ -24,13 +24,16 @@ How (:func:`backfill`, in frame order):
    followed well and cannot spread far). A doubtful backward mask away from the border is
    not taken: going backward into an occluder, an unsure tracker holds its mask where the
    object was, beside it (measured on a pasted clip: 1.37 % of the frame on the bird behind
-   the object). A doubtful gap frame takes the backward mask instead of its own only where
-   that one is settled and surer, and keeps its own (doubtful) confidence: the backward
-   pass saw only one side of what went on. Their union took in the occluder twice over
-   (pasted, Jupiter behind the strip: 1.47 % of the frame). A re-found frame the tracker was not yet
-   confident of takes the union of both masks. The pass stops at the first keyframe, after
-   two empty backward masks (the object is out again, going backward), or at the gap's
-   start.
+   the object). Once a backward mask was not taken (or was empty), no later one is, but at
+   the border: the chain from the re-found mask is broken, and an unsure tracker's
+   confidence wanders back over 0.4 while its mask sits beside the object (pasted, a tree
+   going behind the strip over ``judo``: 1.48 % of the frame). A doubtful gap frame takes
+   the backward mask instead of its own only where that one is settled and surer, and
+   keeps its own (doubtful) confidence: the backward pass saw only one side of what went
+   on. Their union took in the occluder twice over (pasted, Jupiter behind the strip:
+   1.47 % of the frame). A re-found frame the tracker was not yet confident of takes the
+   union of both masks. The pass stops at the first keyframe, after two empty backward
+   masks (the object is out again, going backward), or at the gap's start.
 
 Bounds: at most ``reach`` gap frames are held (older ones are released as they were: beyond
 any backward pass) plus ``settle``, and never more than ``max_bytes`` of frame images; nothing
@@ -119,6 +122,7 @@ def _backward(
         return
     entry.seconds += time.perf_counter() - t0
     empties = 0
+    broken = False
     for k in range(start - 1, -1, -1):
         entry = held[k]
         if entry.item.keyframe:
@@ -128,6 +132,7 @@ def _backward(
         entry.seconds += time.perf_counter() - t0
         if not mask.any():
             empties += 1
+            broken = True
             if empties >= 2:
                 break
             continue
@@ -136,8 +141,10 @@ def _backward(
         if k < found:  # the gap: the backward mask, with its own confidence
             conf = float(getattr(state, "confidence", 1.0))
             if _empty(item):
-                if conf >= DOUBTFUL_BELOW or _on_border(mask):
+                if (conf >= DOUBTFUL_BELOW and not broken) or _on_border(mask):
                     entry.item = TrackedFrame(item.index, mask, conf)
+                else:
+                    broken = True
             elif conf >= SETTLED and conf > item.confidence:
                 # doubtful: the surer mask, but the doubt the forward pass had stays said
                 # (the backward pass sees one side of what went on: with the occluder

@@ -154,6 +154,33 @@ def test_a_doubtful_backward_mask_is_taken_only_at_the_border() -> None:
             assert out[1].confidence == pytest.approx(0.1)  # doubtful, and said so
 
 
+class _Sure(StaticTracker):
+    """The static tracker, its confidence after each step read from a script."""
+
+    def __init__(self, script: list[float]) -> None:
+        super().__init__()
+        self.script = list(script)
+
+    def _step(self, state: TrackState, frame: np.ndarray) -> tuple[np.ndarray, TrackState]:
+        mask, new = super()._step(state, frame)
+        return mask, replace(new, confidence=self.script.pop(0))
+
+
+def test_once_a_backward_mask_is_not_taken_no_later_one_is() -> None:
+    a, b = _mask(10, 20), _mask(30, 40)
+    items = [TrackedFrame(0, a, 1.0, keyframe=True)] + [
+        TrackedFrame(t, EMPTY, 0.0) for t in (1, 2, 3)] + [TrackedFrame(4, b, 0.9)]
+    # backward: frame 3 sure, frame 2 doubtful (not taken), frame 1 over the threshold again
+    out = _run(items, tracker=_Sure([0.9, 0.2, 0.45]))
+    np.testing.assert_array_equal(out[3].mask, b)
+    assert not out[2].mask.any()
+    assert not out[1].mask.any()  # the chain from the re-found mask was broken at frame 2
+    # unbroken, the same confidence is taken
+    out = _run(items, tracker=_Sure([0.9, 0.45, 0.45]))
+    assert out[2].mask.any() and out[1].mask.any()
+    assert out[1].confidence == pytest.approx(0.45)
+
+
 def test_the_backward_pass_stops_at_a_keyframe() -> None:
     a, k, b = _mask(10, 20), _mask(20, 26), _mask(30, 40)
     items = [TrackedFrame(0, a, 1.0, keyframe=True), TrackedFrame(1, EMPTY, 0.0),

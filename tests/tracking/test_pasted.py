@@ -121,9 +121,9 @@ def test_object_coming_out_from_behind_the_strip_is_found_partly_visible(
     """The object passes behind the occluding strip: as soon as half of it is out again, the
     visible part is masked (a part of the keyframe's template matched next to where it was
     last seen), and nothing is masked elsewhere in any frame, the look-alike patch below
-    its path included. The search for parts runs every other frame (``_EMERGE_EVERY``), so
-    the part is found on the first or the second frame with 45 % of the object out,
-    depending on the frame the object was lost on."""
+    its path included. The smallest part searched for is half of the keyframe's template
+    (``_EMERGE_FRACTIONS``), so the part is found on the first or the second frame with
+    45 % of the object out."""
     source, obj = world
     clip = make_clip(source, obj, "occluded", n=40, size=(W, H))
     full = clip.masks[0].sum()

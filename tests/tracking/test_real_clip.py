@@ -180,7 +180,7 @@ def test_a_mask_carried_off_by_the_scene_does_not_end_the_search(
     it was found only at frame 42, fully out since 36. Now its part is found coming out at
     frame 32 (58 % of it visible) and tracked from there, growing into the keyframe's
     whole shape as the rest comes out: forward coverage 0.97-0.99 in frames 32-41. Placed
-    again only where a part matches again, the mask was empty in 6 of those frames.
+    again only where a part matches again, the mask was empty in 5 of those frames.
     Backfilled, nothing is masked away from the object: a backward mask is no longer taken
     once the backward pass broke off (1.48 % at frame 30 with the first rule alone).
     """
@@ -201,7 +201,7 @@ def test_a_mask_carried_off_by_the_scene_does_not_end_the_search(
     assert collateral < 0.01, collateral  # measured 0.14 %
     monkeypatch.setattr(ft, "_TRACK_PART", False)
     seen_placed, _ = found(False)
-    assert seen_placed <= 5, seen_placed  # measured 4 (frames 32, 37, 40, 41)
+    assert seen_placed <= 5, seen_placed  # measured 3 (32, 39, 40; empty in 33-36 and 38)
     monkeypatch.setattr(ft, "_CARRIED_OFF", False)
     seen_off, _ = found(False)
     assert seen_off == 0, seen_off

@@ -22,7 +22,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from .confidence import DOUBTFUL_BELOW
@@ -32,6 +31,7 @@ from .metrics import COLLATERAL_PX, collateral, jaccard
 from .offline import FUSION_THRESHOLD, iter_track_frames
 from .pasted import PastedClip
 from .registry import get_tracker
+
 
 @dataclass(frozen=True)
 class PastedScore:

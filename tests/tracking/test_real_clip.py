@@ -34,15 +34,28 @@ _KIWI = DATA_DIR / "objects" / "food_fruit_kiwi.png"
 
 def _pasted_clip(source_name: str, obj, motion: str):  # type: ignore[no-untyped-def]
     """The pasted protocol's clip of ``obj`` over ``source_name`` (its strip from the next
-    source, as the protocol makes it); skips when the source is not there."""
+    source, as the protocol makes it); skips when the object or the source is not there
+    (../shared/data is optional)."""
     from tracking.pasted import list_sources, make_clip
 
+    if not obj.is_file() or not DATA_DIR.is_dir():
+        pytest.skip(f"pasted-protocol data not found under {DATA_DIR} (../shared/data is optional)")
     sources = list_sources(DATA_DIR)
     source = next((s for s in sources if s.name == source_name), None)
     if source is None:
         pytest.skip(f"{source_name} is not among the pasted protocol's sources here")
     donor = sources[(sources.index(source) + 1) % len(sources)]
     return make_clip(source, obj, motion, n=60, strip_from=donor)
+
+
+def _scored(clip, frames: range, backfill: bool = True) -> list[tuple[float, ...]]:  # type: ignore[no-untyped-def]
+    """``frame_scores`` (coverage, area ratio, collateral, J) of ``frames`` of a pasted clip
+    tracked from its first mask by the default tracker (as ``remove`` runs it)."""
+    from tracking.evaluate_pasted import frame_scores
+    from tracking.offline import iter_track_frames
+
+    items = list(iter_track_frames(clip.frames, {0: clip.masks[0]}, "flow", backfill=backfill))
+    return [frame_scores(items[t].mask, clip.masks[t], 4) for t in frames]
 
 
 @pytest.mark.skipif(
@@ -210,10 +223,6 @@ def test_a_mask_carried_off_by_the_scene_does_not_end_the_search(
 _ROLL_CALL = DATA_DIR / "objects" / "military_final-roll-call.png"
 
 
-@pytest.mark.skipif(
-    not _ROLL_CALL.is_file(),
-    reason=f"pasted-protocol data not found under {DATA_DIR} (../shared/data is optional)",
-)
 def test_a_mask_left_still_on_the_scene_in_other_colours_is_let_go(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -232,17 +241,13 @@ def test_a_mask_left_still_on_the_scene_in_other_colours_is_let_go(
     no longer runs into the case the rule is for.
     """
     import tracking.flow_tracker as ft
-    from tracking.evaluate_pasted import frame_scores
-    from tracking.offline import iter_track_frames
 
     clip = _pasted_clip("sam2_dog_720p", _ROLL_CALL, "wobble")
     monkeypatch.setattr(ft, "_RECHECK_BELOW", 0.0)
     monkeypatch.setattr(ft, "_PLACED_DROP", False)
 
     def left_on_the_scene() -> int:
-        items = list(iter_track_frames(clip.frames, {0: clip.masks[0]}, "flow", backfill=False))
-        rows = [frame_scores(items[t].mask, clip.masks[t], 4) for t in range(36, 60)]
-        return sum(r[2] > 0.001 for r in rows)
+        return sum(r[2] > 0.001 for r in _scored(clip, range(36, 60), backfill=False))
 
     assert left_on_the_scene() == 0  # measured: 0 of frames 36-59
     monkeypatch.setattr(ft, "_ASTRAY_STILL", 0.0)  # the rule off
@@ -252,10 +257,6 @@ def test_a_mask_left_still_on_the_scene_in_other_colours_is_let_go(
 _INDYCAR = DATA_DIR / "objects" / "vehicles_race_indycar.png"
 
 
-@pytest.mark.skipif(
-    not _INDYCAR.is_file() or not (DATA_DIR / "clips" / "bmx-trees" / "frames").is_dir(),
-    reason=f"pasted-protocol data not found under {DATA_DIR} (../shared/data is optional)",
-)
 def test_an_unsure_mask_is_put_back_on_the_object_where_its_keyframe_matches(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -269,14 +270,11 @@ def test_an_unsure_mask_is_put_back_on_the_object_where_its_keyframe_matches(
     mask, its shape there replaces the mask.
     """
     import tracking.flow_tracker as ft
-    from tracking.evaluate_pasted import frame_scores
-    from tracking.offline import iter_track_frames
 
     clip = _pasted_clip("bmx-trees", _INDYCAR, "slow")
 
     def scores() -> tuple[float, float]:
-        items = list(iter_track_frames(clip.frames, {0: clip.masks[0]}, "flow"))
-        rows = [frame_scores(items[t].mask, clip.masks[t], 4) for t in range(1, 60)]
+        rows = _scored(clip, range(1, 60))
         return max(r[2] for r in rows), float(np.mean([r[0] for r in rows]))
 
     collateral, cover = scores()
@@ -290,10 +288,6 @@ def test_an_unsure_mask_is_put_back_on_the_object_where_its_keyframe_matches(
 _EYE = DATA_DIR / "objects" / "people_body_parts_eye.png"
 
 
-@pytest.mark.skipif(
-    not _EYE.is_file() or not (DATA_DIR / "clips" / "car-shadow" / "frames").is_dir(),
-    reason=f"pasted-protocol data not found under {DATA_DIR} (../shared/data is optional)",
-)
 def test_an_object_found_again_does_not_take_the_occluder(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -305,14 +299,11 @@ def test_an_object_found_again_does_not_take_the_occluder(
     pixel whose colour is clearly the background's.
     """
     import tracking.flow_tracker as ft
-    from tracking.evaluate_pasted import frame_scores
-    from tracking.offline import iter_track_frames
 
     clip = _pasted_clip("car-shadow", _EYE, "occluded")
 
     def worst() -> float:
-        items = list(iter_track_frames(clip.frames, {0: clip.masks[0]}, "flow"))
-        return max(frame_scores(items[t].mask, clip.masks[t], 4)[2] for t in range(1, 60))
+        return max(r[2] for r in _scored(clip, range(1, 60)))
 
     assert worst() < 0.008  # measured 0.42 %
     monkeypatch.setattr(ft, "_PLACED_DROP", False)

@@ -77,6 +77,7 @@ from .confidence import DOUBTFUL_BELOW
 from .errors import TrackingError
 from .flow import FlowConfig, downscale, make_flow, working_size
 from .geometry import ellipse_kernel, mask_box
+from .metrics import jaccard
 from .warp import remap_maps
 
 
@@ -1893,7 +1894,7 @@ class FlowTracker(MaskTracker):
                     back = None
             if back is not None:
                 found = back[0]
-                overlap = np.count_nonzero(found & small) / max(np.count_nonzero(found | small), 1)
+                overlap = jaccard(found, small)  # found is never empty
                 # found where the held mask is: evidence that the object is still there
                 seen_here = overlap >= 0.5 and not going and not back[1]
                 # the object was lost (occluded, or back in after an exit), or only a remnant
@@ -1910,7 +1911,7 @@ class FlowTracker(MaskTracker):
         ):
             found = self._recheck(rgb, small, extras)
             if found is not None:
-                overlap = np.count_nonzero(found & small) / max(np.count_nonzero(found | small), 1)
+                overlap = jaccard(found, small)  # found is never empty
                 if overlap >= 0.5:
                     _log.debug("frame %d: the keyframe's shape found there (%.2f)",
                                state.index + 1, float(extras["match"]))
@@ -1960,11 +1961,13 @@ class FlowTracker(MaskTracker):
         # astray: held, on pixels whose colours are not the object's (an occluder, the scene
         # behind it): as good as no evidence
         astray = c_look < _ASTRAY_LOOK and confidence < _HOLD_BELOW
-        since = [p for p in past if p[3] >= _STILL_SINCE]
-        if (
-            c_look < _STILL_LOOK and not astray and confidence < _STILL_BELOW
-            and _ASTRAY_STILL > 0 and since and roi.any()
-        ):
+        since = (
+            [p for p in past if p[3] >= _STILL_SINCE]
+            if c_look < _STILL_LOOK and not astray and confidence < _STILL_BELOW
+            and _ASTRAY_STILL > 0 and roi.any()
+            else []
+        )
+        if since:
             # or below the confident level, left still on the scene (see _ASTRAY_STILL)
             _, to_bg, to_obj, age, _ = since[-1]
             ys, xs = np.nonzero(roi)

@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only the first N sources of the split")
     pasted.add_argument("--issue", action="store_true", help="only issue 13's reproduction (the "
                         "dog crossing videos/box.mp4, 120 frames)")
+    pasted.add_argument("--per-frame", type=Path, default=None, metavar="CSV",
+                        help="also write every scored frame (coverage, area, collateral, "
+                        "confidence) to this CSV file")
     parser.add_argument("--trackers", nargs="+", default=None,
                         help=f"trackers to run (default: static dis {DEFAULT_TRACKER})")
     parser.add_argument("--modes", nargs="+", choices=evaluate.MODES, default=list(evaluate.MODES),
@@ -67,10 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_pasted(args: argparse.Namespace) -> int:
-    from .evaluate_pasted import evaluate_pasted, format_pasted
+    from .evaluate_pasted import evaluate_pasted, format_pasted, write_frames
     from .pasted import issue_clip, iter_clips
 
     names = args.trackers or [DEFAULT_TRACKER]
+    if args.per_frame is not None and (args.per_frame.is_dir() or not args.per_frame.parent.is_dir()):
+        raise TrackingError(f"--per-frame {str(args.per_frame)!r}: not a file in an existing folder")
     for name in names:
         if name not in available_trackers():
             raise TrackingError(f"tracker must be one of {available_trackers()}, got {name!r}")
@@ -88,6 +93,8 @@ def _run_pasted(args: argparse.Namespace) -> int:
         keyframe_every = None  # the pasted protocol runs one mode: first unless only keyframes
     result = evaluate_pasted(clips, names, split, dilate=args.dilate, keyframe_every=keyframe_every,
                              fusion_threshold=args.fusion_threshold, progress=True)
+    if args.per_frame is not None:
+        write_frames(result, args.per_frame)
     if args.json:
         print(json.dumps({"scores": [asdict(r) for r in result.scores],
                           "means": [asdict(r) for r in result.means],
@@ -106,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
         except TrackingError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+    if getattr(args, "per_frame", None) is not None:
+        print("error: --per-frame is for --protocol pasted", file=sys.stderr)
+        return 2
     try:
         result = evaluate.evaluate(
             args.data_dir, trackers=args.trackers, modes=tuple(args.modes),

@@ -11,16 +11,24 @@ with the tracked mask dilated by ``dilate`` px as ``remove`` dilates it:
   frame;
 * ``collateral``: the fraction of the frame that is more than 20 px from the true object and
   inside the dilated mask, in the worst frame: what a removal would wrongly erase;
+* ``over``: how many frames have more than :data:`COLLATERAL_LIMIT` (1 %) collateral, the
+  issue's bound for every frame of every clip (mean row: the sum over clips);
 * ``doubtful``: the fraction of frames whose confidence is below
   :data:`tracking.DOUBTFUL_BELOW`, and ``doubt_hit``: the fraction of the bad frames
   (coverage < 0.9 or collateral > 1 %) that were flagged doubtful.
+
+Every scored frame can be written out too (:func:`write_frames`, ``--per-frame FILE.csv``),
+to find the frames behind a clip's worst figures.
 """
 
 from __future__ import annotations
 
+import csv
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -31,6 +39,9 @@ from .metrics import COLLATERAL_PX, collateral, jaccard
 from .offline import FUSION_THRESHOLD, iter_track_frames
 from .pasted import PastedClip
 from .registry import get_tracker
+
+#: The most collateral a frame may have (issue 13: every frame of every clip).
+COLLATERAL_LIMIT = 0.01
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,7 @@ class PastedScore:
         doubt_hit: fraction of bad frames flagged doubtful (``nan`` when no frame was bad).
         worst_frame: the frame of ``collateral`` (mean row: -1).
         seconds: tracking time.
+        over: frames with more than :data:`COLLATERAL_LIMIT` collateral (mean row: the sum).
     """
 
     clip: str
@@ -68,6 +80,7 @@ class PastedScore:
     doubt_hit: float
     worst_frame: int
     seconds: float
+    over: int = 0
 
 
 @dataclass(frozen=True)
@@ -79,14 +92,15 @@ class PastedResult:
         means: per tracker, the mean row (worst clip for the worst-frame columns).
         dilate: the dilation radius.
         split: the split that was run.
-        per_frame: clip name -> per-frame ``(coverage, area ratio, collateral, confidence)``.
+        per_frame: ``tracker:clip`` -> per scored frame ``(frame index, coverage, area ratio,
+            collateral, confidence)``.
     """
 
     scores: list[PastedScore]
     means: list[PastedScore]
     dilate: int
     split: str
-    per_frame: dict[str, list[tuple[float, float, float, float]]] = field(default_factory=dict)
+    per_frame: dict[str, list[tuple[int, float, float, float, float]]] = field(default_factory=dict)
 
     def mean(self, tracker: str) -> PastedScore:
         """The mean row of one tracker.
@@ -130,7 +144,7 @@ def score_pasted_clip(
     dilate: int = 4,
     keyframe_every: int | None = None,
     fusion_threshold: float = FUSION_THRESHOLD,
-) -> tuple[PastedScore, list[tuple[float, float, float, float]]]:
+) -> tuple[PastedScore, list[tuple[int, float, float, float, float]]]:
     """Track one pasted clip from its first true mask and score every other frame.
 
     Args:
@@ -141,7 +155,7 @@ def score_pasted_clip(
         fusion_threshold: the offline fusion's vote threshold.
 
     Returns:
-        ``(score, per-frame (coverage, area, collateral, confidence))``.
+        ``(score, per scored frame (frame index, coverage, area, collateral, confidence))``.
     """
     n = len(clip.frames)
     step = keyframe_every or n
@@ -149,7 +163,7 @@ def score_pasted_clip(
     if 0 not in keys:
         raise TrackingError(f"clip {clip.name!r} has no object on its first frame")
     engine = get_tracker(tracker)
-    rows: list[tuple[float, float, float, float]] = []
+    rows: list[tuple[int, float, float, float, float]] = []
     js: list[float] = []
     elapsed = 0.0
     start = time.perf_counter()
@@ -157,7 +171,7 @@ def score_pasted_clip(
         elapsed += time.perf_counter() - start
         if not item.keyframe:
             cov, area, coll, j = frame_scores(item.mask, clip.masks[item.index], dilate)
-            rows.append((cov, area, coll, item.confidence))
+            rows.append((item.index, cov, area, coll, item.confidence))
             if not np.isnan(j):
                 js.append(j)
         start = time.perf_counter()
@@ -168,16 +182,16 @@ def _summarise(
     name: str,
     split: str,
     tracker: str,
-    rows: list[tuple[float, float, float, float]],
+    rows: list[tuple[int, float, float, float, float]],
     js: list[float],
     seconds: float,
 ) -> PastedScore:
-    arr = np.array(rows, np.float64).reshape(-1, 4)
+    arr = np.array(rows, np.float64).reshape(-1, 5)[:, 1:]
     cov = arr[:, 0][~np.isnan(arr[:, 0])]
     area = arr[:, 1][~np.isnan(arr[:, 1])]
     coll = arr[:, 2]
     doubtful = arr[:, 3] < DOUBTFUL_BELOW
-    bad = (np.nan_to_num(arr[:, 0], nan=1.0) < 0.9) | (coll > 0.01)
+    bad = (np.nan_to_num(arr[:, 0], nan=1.0) < 0.9) | (coll > COLLATERAL_LIMIT)
     nan = float("nan")
     return PastedScore(
         clip=name,
@@ -192,8 +206,9 @@ def _summarise(
         collateral=float(coll.max()) if coll.size else nan,
         doubtful=float(doubtful.mean()) if len(rows) else nan,
         doubt_hit=float(doubtful[bad].mean()) if bad.any() else nan,
-        worst_frame=int(np.argmax(coll)) + 1 if coll.size else -1,
+        worst_frame=int(rows[int(np.argmax(coll))][0]) if coll.size else -1,
         seconds=seconds,
+        over=int(np.count_nonzero(coll > COLLATERAL_LIMIT)),
     )
 
 
@@ -232,6 +247,7 @@ def mean_row(rows: list[PastedScore], tracker: str, split: str) -> PastedScore:
         doubt_hit=avg("doubt_hit"),
         worst_frame=-1,
         seconds=float(sum(r.seconds for r in rows)),
+        over=sum(r.over for r in rows),
     )
 
 
@@ -265,7 +281,7 @@ def evaluate_pasted(
 
     log = logging.getLogger(__name__)
     scores: list[PastedScore] = []
-    per_frame: dict[str, list[tuple[float, float, float, float]]] = {}
+    per_frame: dict[str, list[tuple[int, float, float, float, float]]] = {}
     for clip in clips:
         for name in trackers:
             score, rows = score_pasted_clip(clip, name, dilate, keyframe_every, fusion_threshold)
@@ -279,9 +295,46 @@ def evaluate_pasted(
     return PastedResult(scores, means, dilate, split, per_frame)
 
 
+def write_frames(result: PastedResult, path: str | Path) -> int:
+    """Write every scored frame as CSV: ``tracker, clip, frame, coverage, area, collateral,
+    confidence`` (coverage and area empty where the object is out of view).
+
+    Written to a temporary name beside ``path`` and renamed: an interrupted run leaves no
+    half-written file.
+
+    Args:
+        result: an evaluation's result.
+        path: the CSV file.
+
+    Returns:
+        The number of rows written.
+
+    Raises:
+        TrackingError: the file cannot be written.
+    """
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    n = 0
+    try:
+        with tmp.open("w", newline="") as f:
+            out = csv.writer(f)
+            out.writerow(["tracker", "clip", "frame", "coverage", "area", "collateral", "confidence"])
+            for key, rows in result.per_frame.items():
+                tracker, clip = key.split(":", 1)
+                for index, cov, area, coll, conf in rows:
+                    out.writerow([tracker, clip, index, "" if np.isnan(cov) else f"{cov:.4f}",
+                                  "" if np.isnan(area) else f"{area:.4f}", f"{coll:.6f}", f"{conf:.3f}"])
+                    n += 1
+        os.replace(tmp, target)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise TrackingError(f"cannot write {str(target)!r}: {error.strerror or error}") from None
+    return n
+
+
 _HEAD = (
     f"{'clip':<52}{'tracker':<8}{'n':>4}{'J':>6}{'cov':>7}{'cov_p5':>7}{'area':>6}"
-    f"{'a_max':>7}{'coll%':>7}{'@fr':>5}{'doubt':>6}{'hit':>6}{'s':>6}"
+    f"{'a_max':>7}{'coll%':>7}{'@fr':>5}{'>1%':>5}{'doubt':>6}{'hit':>6}{'s':>6}"
 )
 
 
@@ -297,7 +350,7 @@ def format_row(r: PastedScore) -> str:
     name = r.clip if len(r.clip) <= 51 else r.clip[:24] + "~" + r.clip[-26:]
     return (
         f"{name:<52}{r.tracker:<8}{r.frames:>4}{r.J:>6.3f}{r.coverage:>7.3f}{r.cov_p5:>7.3f}"
-        f"{r.area:>6.2f}{r.area_max:>7.2f}{100 * r.collateral:>7.2f}{r.worst_frame:>5}"
+        f"{r.area:>6.2f}{r.area_max:>7.2f}{100 * r.collateral:>7.2f}{r.worst_frame:>5}{r.over:>5}"
         f"{r.doubtful:>6.2f}{r.doubt_hit:>6.2f}{r.seconds:>6.1f}"
     )
 
@@ -318,7 +371,8 @@ def format_pasted(result: PastedResult) -> str:
     lines.append(
         f"split {result.split}; mask dilated by {result.dilate} px; area over the true object "
         f"dilated alike; coll% = worst frame's share of the frame > {COLLATERAL_PX} px from the "
-        "object inside the mask (@fr: that frame); mean row: worst clip for a_max and coll%; "
+        "object inside the mask (@fr: that frame); >1% = frames above 1 % collateral; mean row: "
+        "worst clip for a_max and coll%, the sum for >1%; "
         f"doubt = share of frames below confidence {DOUBTFUL_BELOW}; hit = share of bad frames "
         "(cov < 0.9 or coll > 1 %) flagged doubtful"
     )
@@ -326,6 +380,7 @@ def format_pasted(result: PastedResult) -> str:
 
 
 __all__ = [
+    "COLLATERAL_LIMIT",
     "COLLATERAL_PX",
     "PastedResult",
     "PastedScore",
@@ -334,4 +389,5 @@ __all__ = [
     "frame_scores",
     "mean_row",
     "score_pasted_clip",
+    "write_frames",
 ]

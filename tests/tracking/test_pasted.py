@@ -16,7 +16,7 @@ from helpers import SHARED_DATA as DATA_DIR
 from helpers import _texture
 
 from tracking import TrackingError, doubtful_ranges, get_tracker, iter_track_frames
-from tracking.evaluate_pasted import evaluate_pasted, format_pasted, frame_scores
+from tracking.evaluate_pasted import evaluate_pasted, format_pasted, frame_scores, write_frames
 from tracking.pasted import MOTIONS, Source, issue_clip, iter_clips, make_clip, placements
 
 W, H = 320, 180
@@ -182,6 +182,51 @@ def test_protocol_over_a_data_folder(world: tuple[Source, Path], tmp_path: Path)
         next(iter_clips(data, "train"))
     with pytest.raises(TrackingError, match="source"):
         next(iter_clips(data / "clips", "all"))
+
+
+def test_frames_over_the_bound_are_counted_and_written(
+    world: tuple[Source, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's bound is per frame: each clip's row counts its frames above 1 % collateral
+    (the mean row sums them), and ``--per-frame`` writes every scored frame as CSV."""
+    import csv
+
+    from tracking.cli import main
+
+    source, obj = world
+    clip = make_clip(source, obj, "fast", n=20, size=(W, H))
+    result = evaluate_pasted([clip], ["static", "flow"], "test")
+    for row in result.scores:
+        rows = result.per_frame[f"{row.tracker}:{clip.name}"]
+        assert [r[0] for r in rows] == list(range(1, 20))
+        assert row.over == sum(r[3] > 0.01 for r in rows)
+        assert row.worst_frame == max(rows, key=lambda r: r[3])[0]
+        assert result.mean(row.tracker).over == row.over
+    # the static mask stays where the object was: most frames of a fast crossing are over
+    assert result.scores[0].tracker == "static" and result.scores[0].over >= 10
+    assert ">1%" in format_pasted(result)
+    path = tmp_path / "frames.csv"
+    assert write_frames(result, path) == 38
+    with path.open(newline="") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 38 and not list(tmp_path.glob(".*.tmp"))
+    static = [r for r in table if r["tracker"] == "static"]
+    assert sum(float(r["collateral"]) > 0.01 for r in static) == result.scores[0].over
+    # through the command line, over a data folder; a bad path is refused before any work
+    data = tmp_path / "data"
+    (data / "clips" / "synth").mkdir(parents=True)
+    (data / "objects").mkdir()
+    (data / "clips" / "synth" / "frames").symlink_to(source.path)
+    (data / "objects" / "a.png").symlink_to(obj)
+    args = ["evaluate", str(data), "--protocol", "pasted", "--motions", "slow", "--clip-frames",
+            "6", "--trackers", "static"]
+    assert main([*args, "--per-frame", str(tmp_path / "cli.csv")]) == 0
+    assert len((tmp_path / "cli.csv").read_text().splitlines()) == 1 + 5
+    capsys.readouterr()
+    assert main([*args, "--per-frame", str(tmp_path / "no" / "such.csv")]) == 2
+    assert "--per-frame" in capsys.readouterr().err
+    assert main(["evaluate", str(data / "clips"), "--per-frame", str(path)]) == 2
+    assert "pasted" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not (DATA_DIR / "videos" / "box.mp4").exists(), reason="needs ../shared/data")

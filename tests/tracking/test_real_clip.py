@@ -254,6 +254,29 @@ def test_a_mask_left_still_on_the_scene_in_other_colours_is_let_go(
     assert left_on_the_scene() >= 20  # measured: 23 (frame 39 empty by chance)
 
 
+def test_a_mask_found_still_stays_let_go_while_it_stays_still(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same clip on the tracker's own path (the keyframe re-check on).
+
+    Its mask on the bushes was let go at frame 37, but its look there hovered at 0.69-0.70,
+    the rule's bound: at frame 46 it read 0.700, the rule no longer held and the mask came
+    back for the last 14 frames, at 1.01-1.04 % of the frame. Once found still, a mask's
+    look no longer clears it while it stays still.
+    """
+    import tracking.flow_tracker as ft
+
+    clip = _pasted_clip("sam2_dog_720p", _ROLL_CALL, "wobble")
+
+    def over() -> list[int]:
+        rows = _scored(clip, range(37, 60))
+        return [t for t, r in zip(range(37, 60), rows, strict=True) if r[2] > 0.01]
+
+    assert over() == []  # measured: frames 37-59 empty
+    monkeypatch.setattr(ft, "_STILL_KEEP", False)
+    assert len(over()) >= 10  # measured: 14, frames 46-59
+
+
 _INDYCAR = DATA_DIR / "objects" / "vehicles_race_indycar.png"
 
 

@@ -8,6 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -110,18 +111,26 @@ def test_stream_from_a_file_processes_every_frame(tmp_path: Path, h) -> None:
 
 def test_stream_file_to_file_is_remove(tmp_path: Path, h, capsys) -> None:
     """File mode's driver: the same frames as ``remove`` (bit for bit), a look-ahead filler
-    accepted, the audio kept."""
+    accepted, the audio kept.
+
+    The frames are compared as PNG output: PyAV's x264 is not bit-reproducible from run to
+    run (see the README's Status), and comparing two MP4s failed about one run in three."""
     from moebius_video.cli import main
 
     clip = tmp_path / "in.mp4"
     write_scene_clip(clip, h.tiny_scene(10), frame_rate=Fraction(25), audio=True)
     box = ["--box", "10,10,20,20", "--fill", "temporal-offline"]
-    assert main(["stream", str(clip), str(tmp_path / "s.mp4"), *box]) == 0
+    assert main(["stream", str(clip), str(tmp_path / "s"), *box]) == 0
     assert "10 frames out of 10 (0 dropped)" in capsys.readouterr().out
-    assert main(["remove", str(clip), "-o", str(tmp_path / "r.mp4"), *box]) == 0
-    streamed, _, _, _ = h.read_video(tmp_path / "s.mp4")
-    removed, _, _, _ = h.read_video(tmp_path / "r.mp4")
-    assert len(streamed) == 10 and all(np.array_equal(a, b) for a, b in zip(streamed, removed, strict=True))
+    assert main(["remove", str(clip), "-o", str(tmp_path / "r"), *box]) == 0
+    streamed = sorted((tmp_path / "s").glob("*.png"))
+    removed = sorted((tmp_path / "r").glob("*.png"))
+    assert len(streamed) == 10 and [p.name for p in streamed] == [p.name for p in removed]
+    assert all(np.array_equal(cv2.imread(str(a)), cv2.imread(str(b)))
+               for a, b in zip(streamed, removed, strict=True))
+    assert main(["stream", str(clip), str(tmp_path / "s.mp4"), *box]) == 0
+    streamed_mp4, _, _, _ = h.read_video(tmp_path / "s.mp4")
+    assert len(streamed_mp4) == 10
     with av.open(str(tmp_path / "s.mp4")) as container:
         assert len(container.streams.audio) == 1
 

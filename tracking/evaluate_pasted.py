@@ -23,6 +23,7 @@ to find the frames behind a clip's worst figures.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import time
@@ -327,8 +328,10 @@ def write_frames(result: PastedResult, path: str | Path) -> int:
                     n += 1
         os.replace(tmp, target)
     except OSError as error:
-        tmp.unlink(missing_ok=True)
         raise TrackingError(f"cannot write {str(target)!r}: {error.strerror or error}") from None
+    finally:
+        with contextlib.suppress(OSError):  # gone once renamed; removed after a failure or Ctrl-C
+            tmp.unlink(missing_ok=True)
     return n
 
 

@@ -212,6 +212,9 @@ def test_frames_over_the_bound_are_counted_and_written(
     assert len(table) == 38 and not list(tmp_path.glob(".*.tmp"))
     static = [r for r in table if r["tracker"] == "static"]
     assert sum(float(r["collateral"]) > 0.01 for r in static) == result.scores[0].over
+    with pytest.raises(TrackingError, match="cannot write"):
+        write_frames(result, path / "inside_a_file.csv")  # its folder is a file
+    assert path.read_text().count("\n") == 39  # the file written before is intact
     # through the command line, over a data folder; a bad path is refused before any work
     data = tmp_path / "data"
     (data / "clips" / "synth").mkdir(parents=True)

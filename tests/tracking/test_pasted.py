@@ -167,14 +167,20 @@ def test_full_occlusion_and_vanishing_object_hold_or_empty(world: tuple[Source, 
     assert mask.sum() <= 0.5 * first_area
 
 
-def test_protocol_over_a_data_folder(world: tuple[Source, Path], tmp_path: Path) -> None:
-    source, obj = world
+def _data_folder(tmp_path: Path, source: Source, obj: Path, names: tuple[str, ...]) -> Path:
+    """A data folder for the protocol: the source as clip "synth", the object under ``names``."""
     data = tmp_path / "data"
     (data / "clips" / "synth").mkdir(parents=True)
     (data / "objects").mkdir()
     (data / "clips" / "synth" / "frames").symlink_to(source.path)
-    for name in ("a.png", "b.png"):
+    for name in names:
         (data / "objects" / name).symlink_to(obj)
+    return data
+
+
+def test_protocol_over_a_data_folder(world: tuple[Source, Path], tmp_path: Path) -> None:
+    source, obj = world
+    data = _data_folder(tmp_path, source, obj, ("a.png", "b.png"))
     clips = list(iter_clips(data, "heldout", ("slow", "exit"), n=12, size=(W, H)))
     assert [c.motion for c in clips] == ["slow", "exit"] and clips[0].split == "heldout"
     assert not list(iter_clips(data, "tune", n=12, size=(W, H)))  # "synth" is not tuned on
@@ -216,11 +222,7 @@ def test_frames_over_the_bound_are_counted_and_written(
         write_frames(result, path / "inside_a_file.csv")  # its folder is a file
     assert path.read_text().count("\n") == 39  # the file written before is intact
     # through the command line, over a data folder; a bad path is refused before any work
-    data = tmp_path / "data"
-    (data / "clips" / "synth").mkdir(parents=True)
-    (data / "objects").mkdir()
-    (data / "clips" / "synth" / "frames").symlink_to(source.path)
-    (data / "objects" / "a.png").symlink_to(obj)
+    data = _data_folder(tmp_path, source, obj, ("a.png",))
     args = ["evaluate", str(data), "--protocol", "pasted", "--motions", "slow", "--clip-frames",
             "6", "--trackers", "static"]
     assert main([*args, "--per-frame", str(tmp_path / "cli.csv")]) == 0

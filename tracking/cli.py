@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pasted.add_argument("--clip-frames", type=int, default=60, help="frames per pasted clip")
     pasted.add_argument("--max-sources", type=int, default=None,
                         help="only the first N sources of the split")
+    pasted.add_argument("--draw", type=_int_at_least(0), default=0,
+                        help="0 (default): the split's reference set of clips; N > 0: another "
+                        "pairing of the split's objects and sources, from other start frames")
     pasted.add_argument("--issue", action="store_true", help="only issue 13's reproduction (the "
                         "dog crossing videos/box.mp4, 120 frames)")
     pasted.add_argument("--per-frame", type=Path, default=None, metavar="CSV",
@@ -86,8 +89,8 @@ def _run_pasted(args: argparse.Namespace) -> int:
         if args.clip_frames < 2:
             raise TrackingError(f"--clip-frames must be at least 2, got {args.clip_frames}")
         clips = iter_clips(args.data_dir, args.split, tuple(args.motions), n=args.clip_frames,
-                           max_sources=args.max_sources)
-        split = args.split
+                           max_sources=args.max_sources, draw=args.draw)
+        split = args.split if args.draw == 0 else f"{args.split} draw {args.draw}"
     keyframe_every = args.keyframe_every if "keyframes" in args.modes else None
     if "keyframes" in args.modes and "first" in args.modes and args.modes != ["keyframes"]:
         keyframe_every = None  # the pasted protocol runs one mode: first unless only keyframes

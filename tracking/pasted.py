@@ -55,6 +55,9 @@ TUNE_SOURCES: frozenset[str] = frozenset(
 
 SPLITS: tuple[str, ...] = ("tune", "heldout", "all")
 
+#: A draw other than 0 starts each clip at one of this many first frames of its footage.
+_DRAW_OFFSETS = 40
+
 #: Leading frames searched for the end of a fade-in.
 _DARK_LEAD = 60
 
@@ -425,8 +428,14 @@ def iter_clips(
     n: int = 60,
     size: tuple[int, int] = (640, 360),
     max_sources: int | None = None,
+    draw: int = 0,
 ) -> Iterator[PastedClip]:
     """Generate the clips of one split, one at a time (one object per source and motion).
+
+    Which object goes with which source and motion is fixed for a given ``draw``: draw 0 is
+    the split's reference set (the one the README's figures are from); any other draw pairs
+    the same split's sources and objects differently and starts each clip at another frame
+    of its footage, for as many more clips as wanted that nothing was tuned on.
 
     Args:
         data_dir: the data folder (``videos/``, ``clips/``, ``objects/``).
@@ -435,6 +444,7 @@ def iter_clips(
         n: frames per clip.
         size: ``(width, height)``.
         max_sources: only the first sources of the split.
+        draw: which pairing of objects, sources and start frames (0: the reference set).
 
     Yields:
         :class:`PastedClip` s.
@@ -444,6 +454,8 @@ def iter_clips(
     """
     if split not in SPLITS:
         raise TrackingError(f"split must be one of {SPLITS}, got {split!r}")
+    if draw < 0:
+        raise TrackingError(f"draw must be >= 0, got {draw}")
     for motion in motions:
         if motion not in MOTIONS:
             raise TrackingError(f"motion must be one of {MOTIONS}, got {motion!r}")
@@ -464,10 +476,12 @@ def iter_clips(
         pool = by_split[which]
         donor = sources[(sources.index(source) + 1) % len(sources)]
         for j, motion in enumerate(motions):
-            seed = zlib.crc32(f"{source.name}/{motion}".encode())
+            key = f"{source.name}/{motion}" + (f"/{draw}" if draw else "")
+            seed = zlib.crc32(key.encode())
             obj = pool[(seed + 7 * j + k) % len(pool)]
+            offset = (seed >> 8) % _DRAW_OFFSETS if draw else 0
             yield make_clip(
-                source, obj, motion, n=n, size=size, strip_from=donor, split=which
+                source, obj, motion, n=n, size=size, strip_from=donor, split=which, offset=offset
             )
 
 

@@ -190,6 +190,44 @@ def test_protocol_over_a_data_folder(world: tuple[Source, Path], tmp_path: Path)
         next(iter_clips(data / "clips", "all"))
 
 
+def test_draws_pair_objects_and_start_frames_anew(
+    world: tuple[Source, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Draw 0 is the reference set; another draw pairs the split's objects with its sources
+    again and starts in other frames of the footage (more clips nothing was tuned on), the
+    same for the same draw."""
+    from tracking.cli import main
+
+    source, obj = world
+    data = _data_folder(tmp_path, source, obj, tuple(f"o{i}.png" for i in range(8)))
+    objects = sorted((data / "objects").iterdir())
+
+    def drawn(draw: int) -> list[tuple[str, bytes]]:
+        clips = iter_clips(data, "heldout", n=4, size=(W, H), draw=draw)
+        return [(c.object, c.frames[0].tobytes()) for c in clips]
+
+    reference = drawn(0)
+    assert [c.name for c in iter_clips(data, "heldout", n=4, size=(W, H))] == [
+        c.name for c in iter_clips(data, "heldout", n=4, size=(W, H), draw=0)]
+    assert drawn(1) == drawn(1)  # reproducible
+    others = [drawn(d) for d in (1, 2, 3)]
+    assert all(o != reference for o in others)
+    # other objects, and other first frames of the same source under one same motion
+    assert any([name for name, _ in o] != [name for name, _ in reference] for o in others)
+    starts = {frames for o in [reference, *others] for _, frames in o[:1]}
+    assert len(starts) > 1
+    assert {name for o in others for name, _ in o} <= {p.stem for p in objects[1::2]}
+    with pytest.raises(TrackingError, match="draw"):
+        next(iter_clips(data, "heldout", draw=-1))
+    args = ["evaluate", str(data), "--protocol", "pasted", "--motions", "slow", "--clip-frames",
+            "6", "--trackers", "static"]
+    assert main([*args, "--draw", "2"]) == 0
+    assert "heldout draw 2" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as refused:  # argparse: usage and exit status 2
+        main([*args, "--draw", "-1"])
+    assert refused.value.code == 2
+
+
 def test_frames_over_the_bound_are_counted_and_written(
     world: tuple[Source, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

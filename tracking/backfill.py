@@ -34,6 +34,13 @@ How (:func:`backfill`, in frame order):
    1.47 % of the frame). A re-found frame the tracker was not yet confident of takes the
    union of both masks. The pass stops at the first keyframe, after two empty backward
    masks (the object is out again, going backward), or at the gap's start.
+4. Where the forward pass still held a mask in the gap (a doubtful one) and the backward mask
+   is far from it (centroids more than :data:`_REACH_SIZES` object sizes apart), the pass
+   went astray on the way: nothing it gave is taken, not even the empty frames it filled
+   before. Pasted, a thin stethoscope wobbling over the panning ``bmx-trees``: re-found, then
+   tracked backward, its mask slid off onto the scene with the camera (confidence rising to
+   1.0 as it did) and took 2.0-2.4 % of the frame in eleven frames, where the forward pass
+   had held the object's last visible part 110-200 px away.
 
 Bounds: at most ``reach`` gap frames are held (older ones are released as they were: beyond
 any backward pass) plus ``settle``, and never more than ``max_bytes`` of frame images; nothing
@@ -63,6 +70,17 @@ BACKFILL_SETTLE: int = 8
 BACKFILL_BYTES: int = 96 << 20
 #: The confidence at which a re-found mask is settled (the flow tracker's own "confident").
 SETTLED: float = 0.5
+#: Where the forward pass held a (doubtful) mask in the gap, the backward mask's centroid must
+#: be within this many object sizes (square root of the re-found mask's area) of that mask's,
+#: else the whole pass is dropped (see the module doc).
+_REACH_SIZES: float = 1.5
+
+
+def _apart(a: np.ndarray, b: np.ndarray) -> float:
+    """The distance (px) between the centroids of two non-empty masks."""
+    ya, xa = np.nonzero(a)
+    yb, xb = np.nonzero(b)
+    return float(np.hypot(xa.mean() - xb.mean(), ya.mean() - yb.mean()))
 
 
 def _on_border(mask: np.ndarray) -> bool:
@@ -121,8 +139,10 @@ def _backward(
     except TrackingError:  # a mask the tracker cannot start from (too small): keep the gap
         return
     entry.seconds += time.perf_counter() - t0
+    reach = _REACH_SIZES * np.sqrt(max(int(np.count_nonzero(entry.item.mask)), 1))
     empties = 0
     broken = False
+    taken: dict[int, TrackedFrame] = {}  # gap frames: held until the pass is known to connect
     for k in range(start - 1, -1, -1):
         entry = held[k]
         if entry.item.keyframe:
@@ -140,18 +160,25 @@ def _backward(
         item = entry.item
         if k < found:  # the gap: the backward mask, with its own confidence
             conf = float(getattr(state, "confidence", 1.0))
+            if not _empty(item) and _apart(mask, item.mask) > reach:
+                # where the forward pass still had something, the backward pass is far from
+                # it: it went astray on the way (it follows the scene, not the object)
+                taken.clear()
+                break
             if _empty(item):
                 if (conf >= DOUBTFUL_BELOW and not broken) or _on_border(mask):
-                    entry.item = TrackedFrame(item.index, mask, conf)
+                    taken[k] = TrackedFrame(item.index, mask, conf)
                 else:
                     broken = True
             elif conf >= SETTLED and conf > item.confidence:
                 # doubtful: the surer mask, but the doubt the forward pass had stays said
                 # (the backward pass sees one side of what went on: with the occluder
                 # between, its mask may hold only the part coming out)
-                entry.item = TrackedFrame(item.index, mask, item.confidence)
+                taken[k] = TrackedFrame(item.index, mask, item.confidence)
         elif item.confidence < SETTLED:  # re-found, not yet sure: both
             entry.item = TrackedFrame(item.index, item.mask | mask, item.confidence)
+    for k, item in taken.items():
+        held[k].item = item
 
 
 def backfill(

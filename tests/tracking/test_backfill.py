@@ -95,6 +95,23 @@ def test_a_doubtful_frame_takes_a_surer_backward_mask_instead_of_its_own() -> No
     assert not out[2].mask.any()  # doubtful and away from the border: not taken
 
 
+def test_a_backward_pass_far_from_what_the_forward_pass_held_is_dropped_whole() -> None:
+    """Where the forward pass still held something in the gap, a backward mask far from it
+    (more than 1.5 object sizes between centroids) went astray on the way: the pass gives
+    nothing, not even the empty frames it reached first. Near it, the pass is taken."""
+    a, sure = _mask(10, 20), _mask(44, 54)  # re-found: 10 x 10 px, centroid x 48.5
+    for held_at, taken in (((2, 6), False), ((36, 40), True)):  # centroid 5.5 px / 37.5 px
+        held_part = _mask(*held_at)
+        items = [TrackedFrame(0, a, 1.0, keyframe=True), TrackedFrame(1, held_part, 0.2),
+                 TrackedFrame(2, EMPTY, 0.0), TrackedFrame(3, sure, 0.9)]
+        out = _run(items)
+        assert out[2].mask.any() == taken
+        if taken:
+            np.testing.assert_array_equal(out[1].mask, sure)
+        else:
+            assert out[1] is items[1] and out[2] is items[2]
+
+
 def test_reach_bounds_the_held_frames_and_what_is_filled() -> None:
     a, b = _mask(10, 20), _mask(30, 40)
     items = [TrackedFrame(0, a, 1.0, keyframe=True)] + [

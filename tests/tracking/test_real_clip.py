@@ -214,7 +214,8 @@ def test_a_mask_carried_off_by_the_scene_does_not_end_the_search(
     assert collateral < 0.01, collateral  # measured 0.14 %
     monkeypatch.setattr(ft, "_TRACK_PART", False)
     seen_placed, _ = found(False)
-    assert seen_placed <= 5, seen_placed  # measured 3 (32, 39, 40; empty in 33-36 and 38)
+    # measured 7 (3 before the template was matched on its core, _CORE_ERODE: 32, 39, 40)
+    assert seen_placed <= 7 and seen_placed < seen, (seen_placed, seen)
     monkeypatch.setattr(ft, "_CARRIED_OFF", False)
     seen_off, _ = found(False)
     assert seen_off == 0, seen_off
@@ -424,3 +425,58 @@ def test_the_last_and_first_sliver_of_an_exit_are_masked(monkeypatch: pytest.Mon
     assert min(covered()) >= 0.9  # measured 1.0 and 1.0
     monkeypatch.setattr(ft, "_EXIT_FRACTION", 0.02)  # the remnant rule as it was
     assert max(covered()) < 0.5  # measured 0 and 0
+
+
+_PALM = DATA_DIR / "objects" / "plants_trees_liberia-palm.png"
+_STETHOSCOPE = DATA_DIR / "objects" / "medical_stethoscope.png"
+
+
+def test_a_thin_soft_edged_object_is_found_again_after_an_exit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pasted protocol's palm going out on the right over sam2_cups_720p and coming back
+    (tune split).
+
+    43 % of its mask's pixels are part background (alpha 128-250), and its fronds are 1-2 px
+    wide: matched on its whole shape, the keyframe's template scored 0.52-0.66 where the
+    palm really was, under the 0.8 a re-entry needs, and the palm was never found again
+    (coverage 0 in frames 34-59). Matched on its shape's core (_CORE_ERODE), it scores
+    0.81-0.89 and is found coming in.
+    """
+    import tracking.flow_tracker as ft
+
+    clip = _pasted_clip("sam2_cups_720p", _PALM, "exit")
+    back = [t for t in range(30, 60) if clip.masks[t].sum() > 1000]  # well back in
+    assert len(back) >= 20, len(back)
+
+    def covered() -> float:
+        rows = _scored(clip, range(1, 60))
+        assert max(r[2] for r in rows) < 0.01  # nowhere else
+        return float(np.mean([rows[t - 1][0] for t in back]))
+
+    assert covered() >= 0.9  # measured 0.98
+    monkeypatch.setattr(ft, "_CORE_BELOW", 0.0)  # matched on the whole shape, as before
+    assert covered() < 0.5  # measured 0.08
+
+
+def test_a_backward_pass_that_slides_off_with_the_scene_is_not_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pasted protocol's stethoscope wobbling over the panning bmx-trees (tune split).
+
+    Found again at frame 39 and tracked backward through the frames it was missed in, its
+    thin mask slid off onto the grass with the camera, confident (0.64-1.0) all the way,
+    and took 2.0-2.4 % of the frame in frames 24-30 (3.1 % at frame 44 from the next gap's
+    pass). The forward pass had held its last visible part 110 px away there: such a pass
+    is now dropped whole (backfill, rule 4).
+    """
+    clip = _pasted_clip("bmx-trees", _STETHOSCOPE, "wobble")
+    rows = _scored(clip, range(1, 60))
+    assert max(r[2] for r in rows) < 0.01, max(r[2] for r in rows)  # measured 0.16 %
+    forward = _scored(clip, range(1, 60), backfill=False)
+    assert max(r[2] for r in forward) < 0.01  # the forward pass never went there
+    import importlib
+
+    backfill_module = importlib.import_module("tracking.backfill")  # not the function
+    monkeypatch.setattr(backfill_module, "_REACH_SIZES", float("inf"))  # the pass taken wherever it went
+    assert max(r[2] for r in _scored(clip, range(1, 60))) > 0.02  # measured 3.07 %

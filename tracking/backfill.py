@@ -36,8 +36,8 @@ How (:func:`backfill`, in frame order):
    masks (the object is out again, going backward), or at the gap's start.
 4. Where the forward pass still held a mask in the gap (a doubtful one) and the backward mask
    is far from it (centroids more than :data:`_REACH_SIZES` object sizes apart), the pass
-   went astray on the way: nothing it gave is taken, not even the empty frames it filled
-   before. Pasted, a thin stethoscope wobbling over the panning ``bmx-trees``: re-found, then
+   went astray on the way: nothing it gave the gap is taken, not even the empty frames it
+   filled before (the re-found frames keep the union they were given on the way in). Pasted, a thin stethoscope wobbling over the panning ``bmx-trees``: re-found, then
    tracked backward, its mask slid off onto the scene with the camera (confidence rising to
    1.0 as it did) and took 2.0-2.4 % of the frame in eleven frames, where the forward pass
    had held the object's last visible part 110-200 px away.
@@ -72,7 +72,7 @@ BACKFILL_BYTES: int = 96 << 20
 SETTLED: float = 0.5
 #: Where the forward pass held a (doubtful) mask in the gap, the backward mask's centroid must
 #: be within this many object sizes (square root of the re-found mask's area) of that mask's,
-#: else the whole pass is dropped (see the module doc).
+#: else the pass gives the gap nothing (see the module doc).
 _REACH_SIZES: float = 1.5
 
 

@@ -83,6 +83,8 @@ def _run_pasted(args: argparse.Namespace) -> int:
         if name not in available_trackers():
             raise TrackingError(f"tracker must be one of {available_trackers()}, got {name!r}")
     if args.issue:
+        if args.draw:
+            raise TrackingError("--draw pairs a split's clips anew; --issue is one fixed clip")
         clips = iter([issue_clip(args.data_dir)])
         split = "issue"
     else:

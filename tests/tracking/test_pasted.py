@@ -226,6 +226,9 @@ def test_draws_pair_objects_and_start_frames_anew(
     with pytest.raises(SystemExit) as refused:  # argparse: usage and exit status 2
         main([*args, "--draw", "-1"])
     assert refused.value.code == 2
+    capsys.readouterr()
+    assert main([*args, "--issue", "--draw", "1"]) == 2  # one fixed clip: nothing to draw
+    assert "--draw" in capsys.readouterr().err
 
 
 def test_frames_over_the_bound_are_counted_and_written(

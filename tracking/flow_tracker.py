@@ -1198,12 +1198,11 @@ class FlowTracker(MaskTracker):
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """The keyframe's colours in its object's box and the object's shape there (bool).
 
-        ``core``: the pixels to match on instead of the whole shape (:data:`_CORE_ERODE`).
+        ``core``: the pixels to match on instead (:data:`_CORE_ERODE`; the whole shape but
+        for a thin or ragged object).
         """
         template = extras.get("anchor_rgb")
         shape = extras.get("anchor_core" if core else "anchor_shape")
-        if core and shape is None:
-            shape = extras.get("anchor_shape")
         if template is None or shape is None:
             return None
         return template, shape > 0
@@ -1218,8 +1217,7 @@ class FlowTracker(MaskTracker):
         if anchor is None:
             return None
         template, full_inside = anchor
-        core = self._anchor(extras, core=True)
-        weight = core[1] if core is not None else full_inside
+        weight = extras["anchor_core"] > 0
         frame, tmpl, weights, scale = _downscaled(rgb, template, weight, size)
         return full_inside, frame, tmpl, weights > 0, scale
 
@@ -1639,9 +1637,10 @@ class FlowTracker(MaskTracker):
             extras["anchor_rgb"] = rgb[y0:y1, x0:x1].copy()
             extras["anchor_shape"] = (soft[y0:y1, x0:x1] >= 0.5).astype(np.uint8)
             core = self._core(mask, size)[y0:y1, x0:x1]
-            kept = np.count_nonzero(core) / max(np.count_nonzero(extras["anchor_shape"]), 1)
-            if _CORE_KEEP <= kept < _CORE_BELOW and np.count_nonzero(core) >= 16:
-                extras["anchor_core"] = core.astype(np.uint8)
+            n_core = np.count_nonzero(core)
+            kept = n_core / max(np.count_nonzero(extras["anchor_shape"]), 1)
+            thin = _CORE_KEEP <= kept < _CORE_BELOW and n_core >= 16
+            extras["anchor_core"] = core.astype(np.uint8) if thin else extras["anchor_shape"]
             extras["seen_box"] = np.asarray(tuple(box), np.int64)
             extras["seen_at"] = np.asarray(index, np.int64)
         if self.config.color:

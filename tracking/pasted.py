@@ -420,6 +420,17 @@ def _source_split(name: str) -> str:
     return "tune" if name in TUNE_SOURCES else "heldout"
 
 
+def _draw_seed(source_name: str, motion: str, draw: int) -> int:
+    key = f"{source_name}/{motion}" + (f"/{draw}" if draw else "")
+    return zlib.crc32(key.encode())
+
+
+def draw_offset(source_name: str, motion: str, draw: int) -> int:
+    """The first frame of its footage that draw ``draw``'s clip of ``motion`` over the source
+    ``source_name`` starts at (0 for draw 0, the reference set); see :func:`iter_clips`."""
+    return (_draw_seed(source_name, motion, draw) >> 8) % _DRAW_OFFSETS if draw else 0
+
+
 def iter_clips(
     data_dir: str | Path,
     split: str = "heldout",
@@ -476,10 +487,9 @@ def iter_clips(
         pool = by_split[which]
         donor = sources[(sources.index(source) + 1) % len(sources)]
         for j, motion in enumerate(motions):
-            key = f"{source.name}/{motion}" + (f"/{draw}" if draw else "")
-            seed = zlib.crc32(key.encode())
+            seed = _draw_seed(source.name, motion, draw)
             obj = pool[(seed + 7 * j + k) % len(pool)]
-            offset = (seed >> 8) % _DRAW_OFFSETS if draw else 0
+            offset = draw_offset(source.name, motion, draw)
             yield make_clip(
                 source, obj, motion, n=n, size=size, strip_from=donor, split=which, offset=offset
             )
@@ -492,6 +502,7 @@ __all__ = [
     "SPLITS",
     "Source",
     "TUNE_SOURCES",
+    "draw_offset",
     "issue_clip",
     "iter_clips",
     "list_objects",

@@ -216,6 +216,14 @@ _ENTER_MIN = 0.25
 _ENTER_SLACK = 0.25
 _ENTER_SIZE = 40
 _ENTER_EVERY = 2
+# While the mask is going out through the border, a part of the object found coming in
+# there replaces the held mask only if it is at most this many times the held mask's area:
+# the visible part of an object going out does not grow. Pasted draw 1 (tune): the peahen
+# going out fast over running_car, its held mask 80 px at frame 21 while only a sliver was
+# left in view, was replaced by a 2707 px part matched along the border (3.58 % of the
+# frame, coverage 0). The spade going out over running_car (tune, reference set) gains
+# from the same replacement, 324 px for a held 100 (coverage 0.48 -> 1.0 at frame 22).
+_ENTER_GOING_MAX = 4.0
 # Coming out from behind something (a lost object, not at the border): the parts of the
 # keyframe's template of _EMERGE_FRACTIONS (the largest that matches wins; a third of the
 # object matched the look-alike patch of the pasted tests) are matched, the template at most
@@ -1962,6 +1970,14 @@ class FlowTracker(MaskTracker):
             # an object going out must match its keyframe closely (fully or partly back in)
             remnant = area < _LOST_FRACTION * anchor_area
             back = self._find_back(rgb, extras, going, remnant)
+            if back is not None and back[1] and on_border:
+                # a part coming in, found while the mask is going out: no bigger than what
+                # is held (see _ENTER_GOING_MAX)
+                part = int(np.count_nonzero(back[0]))
+                _log.debug("frame %d: a part found at the border going out: %d px, held %d px",
+                           state.index + 1, part, area)
+                if part > _ENTER_GOING_MAX * max(area, 1):
+                    back = None
             # a part (from _emerge when "emerging" is set; _enter clears it) found inside
             # the held mask: nothing to replace
             if back is not None and back[1] and bool(extras.get("emerging", False)) and not remnant:

@@ -333,6 +333,27 @@ def test_a_gone_mask_does_not_come_back_on_a_look_alike_beside_the_object(
     assert sum(r[2] > 0.01 for r in rows) >= 20  # measured: 27, frames 33-59
 
 
+_PEAHEN = DATA_DIR / "objects" / "animals_birds_albino_peahen.png"
+
+
+def test_a_part_found_coming_in_does_not_replace_a_smaller_one_going_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Draw 1 of the pasted protocol (tune): a peahen going out fast over running_car.
+
+    At frame 21 only a sliver of it was left in view and its held mask was 80 px (at the
+    working resolution); a 2707 px part of it, matched along the border as if coming in,
+    replaced it: 3.58 % of the frame, none of it on the bird. A part found coming in while
+    the mask goes out may now be at most 4x what is held.
+    """
+    import tracking.flow_tracker as ft
+
+    clip = _pasted_clip("running_car", _PEAHEN, "exit", draw=1)
+    assert max(r[2] for r in _scored(clip, range(18, 24))) < 0.001  # measured: 0
+    monkeypatch.setattr(ft, "_ENTER_GOING_MAX", float("inf"))
+    assert _scored(clip, range(21, 22))[0][2] > 0.02  # measured: 3.58 %
+
+
 _INDYCAR = DATA_DIR / "objects" / "vehicles_race_indycar.png"
 
 

@@ -42,7 +42,8 @@ on the projection of the colours on their main axis inside the object):
    the colours match too), and nothing adapts; after a few frames with next to no
    evidence (confidence below :data:`_GONE_BELOW`, or held on pixels whose colours are
    not the object's, :data:`_ASTRAY_LOOK`: an occluder) the returned mask is empty while
-   the state goes on looking; a mask unsure only because it is short of the area expected
+   the state goes on looking, and only a re-detection brings it back
+   (:data:`_GONE_STAYS`); a mask unsure only because it is short of the area expected
    (the rest of the object hidden, :data:`_SHORT_ONLY`) is still evidence and is kept;
 7. an object going out through the border is gone (empty mask, confidence 0) once its
    confidence falls, until it matches its keyframe again, fully inside the frame or coming

@@ -361,8 +361,10 @@ _CARRIED_OFF = True
 # of grass at frame 30 and stayed there confident to frame 47 (coverage 0, up to 3.78 % of
 # the frame), and a tractor wheel behind the strip over car-shadow came back on the silver
 # car beside it (frames 33-59, coverage 0.79, up to 3.82 %). With the rule both are
-# re-detected (the palm at 30, the wheel at 32) and tracked to the end, coverage 0.97 and
-# 1.0. The reference sets moved in two clips only, both better.
+# re-detected: the wheel at frame 32, tracked from there to the end (coverage 1.0); the
+# palm only at frame 59, the last, and the backward pass from there (tracking.backfill)
+# gives it frames 30-58 (coverage 0.78-0.98). The reference sets moved in two clips only,
+# both better.
 _GONE_STAYS = True
 # While unsure, the mask may still fill the reference shape carried by the motion.
 _HOLD_REF = True

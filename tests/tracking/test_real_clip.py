@@ -297,8 +297,8 @@ def test_a_gone_mask_comes_back_on_the_object_not_on_the_scene(
     rode the grass with the camera and filled the reference shape there; its colours and
     area came back, its confidence with them, and from frame 30 to 47 the mask sat on the
     grass, confident, while the palm went on (coverage 0, 2.2-3.8 % of the frame). Once
-    gone, only a re-detection brings the object back: it is found at frame 30 and tracked
-    to the end.
+    gone, only a re-detection brings the object back: it is found again at frame 59, the
+    last, and tracked backward from there into frames 30-58 (``tracking.backfill``).
     """
     import tracking.flow_tracker as ft
 

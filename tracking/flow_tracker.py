@@ -678,7 +678,7 @@ def _fit_motion(
     where: np.ndarray,
     new_origin: tuple[int, int],
     old_origin: tuple[int, int],
-) -> tuple[np.ndarray, float]:
+) -> tuple[np.ndarray, float, np.ndarray]:
     """A similarity (rotation, scale, translation) from the new frame to the old one.
 
     Fitted by RANSAC (``cv2.estimateAffinePartial2D``) to the flow of the pixels ``where``

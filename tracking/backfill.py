@@ -37,7 +37,8 @@ How (:func:`backfill`, in frame order):
 4. Where the forward pass still held a mask in the gap (a doubtful one) and the backward mask
    is far from it (centroids more than :data:`_REACH_SIZES` object sizes apart), the pass
    went astray on the way: nothing it gave the gap is taken, not even the empty frames it
-   filled before (the re-found frames keep the union they were given on the way in). Pasted, a thin stethoscope wobbling over the panning ``bmx-trees``: re-found, then
+   filled before (the re-found frames keep the union they were given on the way in).
+   Pasted, a thin stethoscope wobbling over the panning ``bmx-trees``: re-found, then
    tracked backward, its mask slid off onto the scene with the camera (confidence rising to
    1.0 as it did) and took 2.0-2.4 % of the frame in eleven frames, where the forward pass
    had held the object's last visible part 110-200 px away.

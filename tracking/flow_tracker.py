@@ -1233,15 +1233,15 @@ class FlowTracker(MaskTracker):
     def _scaled_anchor(
         self, rgb: np.ndarray, extras: dict[str, np.ndarray], size: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float] | None:
-        """The keyframe's shape, and frame, template and shape downscaled so that the
-        template is at most ``size`` px (:func:`_downscaled`), with the scale; ``None``
-        without a keyframe template."""
+        """The keyframe's shape, and frame, template and the pixels matched on (the shape or
+        its core, see :meth:`_anchor`) downscaled so that the template is at most ``size``
+        px (:func:`_downscaled`), with the scale; ``None`` without a keyframe template."""
         anchor = self._anchor(extras)
-        if anchor is None:
+        core = self._anchor(extras, core=True)
+        if anchor is None or core is None:
             return None
         template, full_inside = anchor
-        weight = extras["anchor_core"] > 0
-        frame, tmpl, weights, scale = _downscaled(rgb, template, weight, size)
+        frame, tmpl, weights, scale = _downscaled(rgb, template, core[1], size)
         return full_inside, frame, tmpl, weights > 0, scale
 
     def _redetect(

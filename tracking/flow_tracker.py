@@ -395,7 +395,7 @@ _DETAIL_AGREE = 0.9
 _DETAIL_PAD = 4
 _DETAIL_TOL = 40
 _DETAIL_STAND = 25
-_DETAIL_ECC = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 1e-4)
+_DETAIL_ECC = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 10, 1e-3)
 # The carry starts again after the keyframe's whole shape is found closely where the held
 # mask is (a recheck below _RECHECK_BELOW): the spade over dog written to H.264 and run
 # through `remove` was re-placed so at frame 20 and lost its handle for the rest of the
@@ -728,15 +728,25 @@ def _detail_added(
     # the thin parts go where the body is now, not where the flow's fits drifted to
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_DETAIL_OPEN, _DETAIL_OPEN))
     body = cv2.morphologyEx(roi.view(np.uint8), cv2.MORPH_OPEN, k)
-    warp = to_key[:2].astype(np.float32)
+    bx, by, bw, bh = cv2.boundingRect(body)
+    if not bw:
+        return mask, 0
+    # on the body's box only (the region around the object is a third of its size again
+    # on every side: the registration's cost is its template's size)
+    pad = 3 * _DETAIL_PAD
+    cx0, cy0 = max(0, bx - pad), max(0, by - pad)
+    cx1, cy1 = min(rx1 - rx0, bx + bw + pad), min(ry1 - ry0, by + bh + pad)
+    warp = (to_key @ np.array([[1, 0, cx0], [0, 1, cy0], [0, 0, 1]], np.float64))[:2]
     try:
         _, warp = cv2.findTransformECC(
-            cv2.GaussianBlur(body.astype(np.float32), (0, 0), 1.0),
+            cv2.GaussianBlur(body[cy0:cy1, cx0:cx1].astype(np.float32), (0, 0), 1.0),
             cv2.GaussianBlur(key.astype(np.float32), (0, 0), 1.0),
-            warp, cv2.MOTION_TRANSLATION, _DETAIL_ECC, None, 1,
+            warp.astype(np.float32), cv2.MOTION_TRANSLATION, _DETAIL_ECC, None, 1,
         )
     except cv2.error:  # did not converge
         return mask, 0
+    warp = warp.astype(np.float64)
+    warp[:, 2] -= warp[:, :2] @ np.array([cx0, cy0], np.float64)  # back to the region's
     carried = cv2.warpAffine(
         key * np.uint8(255), warp, (rx1 - rx0, ry1 - ry0),
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,

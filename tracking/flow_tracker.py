@@ -654,6 +654,17 @@ def _ref_adapted(
     return _tight(out, (ux0, uy0))
 
 
+def _attached(parts: np.ndarray, body: np.ndarray, reach: int) -> np.ndarray:
+    """The 8-connected components of ``parts`` (bool) that touch ``body`` (bool) dilated
+    by a ``reach`` x ``reach`` square."""
+    n, labels = cv2.connectedComponents(parts.view(np.uint8), connectivity=8)
+    near = cv2.dilate(body.view(np.uint8), np.ones((reach, reach), np.uint8)) > 0
+    keep = np.zeros(n, bool)
+    keep[np.unique(labels[near & parts])] = True
+    keep[0] = False
+    return keep[labels]
+
+
 def _detail_start(
     frame: np.ndarray, mask: np.ndarray, small: np.ndarray
 ) -> dict[str, np.ndarray] | None:
@@ -675,13 +686,7 @@ def _detail_start(
     n_mask = np.count_nonzero(mask)
     if not up.any() or np.count_nonzero(thin) < max(_DETAIL_MIN * n_mask, 8):
         return None
-    # only what is attached to the body
-    n, labels = cv2.connectedComponents(thin.view(np.uint8), connectivity=8)
-    near = cv2.dilate(up.view(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    keep = np.zeros(n, bool)
-    keep[np.unique(labels[near & thin])] = True
-    keep[0] = False
-    thin = keep[labels]
+    thin = _attached(thin, up, 3)  # only what is attached to the body
     if np.count_nonzero(thin) < max(_DETAIL_MIN * n_mask, 8):
         return None
     part, at = _tight(thin.view(np.uint8), (0, 0))
@@ -825,12 +830,7 @@ def _detail_added(
     thin &= cv2.dilate(sure.view(np.uint8), np.ones((5, 5), np.uint8)) > 0
     if not thin.any():
         return mask, 0
-    n, labels = cv2.connectedComponents(thin.view(np.uint8), connectivity=8)
-    near = cv2.dilate(here.view(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    keep = np.zeros(n, bool)
-    keep[np.unique(labels[near & thin])] = True
-    keep[0] = False
-    added = keep[labels]
+    added = _attached(thin, here, 5)
     out = mask.copy()
     out[y0:y1, x0:x1] |= added
     return out, int(np.count_nonzero(added))

@@ -717,9 +717,9 @@ def _detail_added(
 ) -> tuple[np.ndarray, int]:
     """``mask`` (full resolution) with the keyframe's thin parts carried by the accumulated
     model added where ``frame`` still shows their keyframe colours and they attach to the
-    mask, if the mask (``roi`` at ``box``, working
-    resolution) still matches the keyframe's shape carried the same way (see
-    :data:`_DETAIL`), and how many pixels were added."""
+    mask, if the mask (``roi`` at ``box``, working resolution) still matches the keyframe's
+    shape carried the same way (see :data:`_DETAIL`); and how many pixels were added. The
+    model in ``extras`` is set to the registered one when the shapes match."""
     model = extras["detail_model"]
     rx0, ry0, rx1, ry1 = box
     key, key_at = extras["detail_key"], extras["detail_key_at"]
@@ -769,7 +769,7 @@ def _detail_added(
         return mask, 0
     model = (
         np.array([[1, 0, key_at[0]], [0, 1, key_at[1]], [0, 0, 1]], np.float64)
-        @ np.vstack([warp.astype(np.float64), [0, 0, 1]])
+        @ np.vstack([warp, [0, 0, 1]])
         @ np.array([[1, 0, -rx0], [0, 1, -ry0], [0, 0, 1]], np.float64)
     )
     extras["detail_model"] = model
@@ -816,9 +816,9 @@ def _detail_added(
         for dx in range(3):
             d = np.abs(now[ys + dy, xs + dx].astype(np.int16) - expect).max(axis=1)
             np.minimum(off, d, out=off)
-    # ... and where that colour stands out from the scene around it now, the mean of a 9 px
-    # window less the part (2 px either side) (a faint line, a blend of the scene's colours, is
-    # confirmed by any look-alike scene: not evidence)
+    # ... and where that colour stands out from the scene around it now (the mean of a 9 px
+    # window, less the part and 2 px either side of it): a faint line, a blend of the
+    # scene's colours, is confirmed by any look-alike scene, so it is no evidence
     away = (cv2.dilate(thin.view(np.uint8), np.ones((5, 5), np.uint8)) == 0).astype(np.float32)
     total = cv2.blur(away, (9, 9))[ys, xs]
     scene = cv2.blur(crop.astype(np.float32) * away[..., None], (9, 9))[ys, xs]
@@ -1927,7 +1927,8 @@ class FlowTracker(MaskTracker):
         # a path that returns early reports its own and sets none
         prev_trust = float(extras.pop("trust", state.confidence))
         # the thin parts' accumulated model: kept only on the tracking path below (a path
-        # that returns early, a re-detection, breaks the carry from the keyframe)
+        # that returns early breaks the carry from the keyframe, but for a close
+        # re-placement: see _placed)
         detail_model = extras.pop("detail_model", None)
         gray = self._gray(rgb, gray, extras)
         prev_soft = extras["soft"]

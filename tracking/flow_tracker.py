@@ -563,6 +563,11 @@ def _signed_distance(mask: np.ndarray) -> np.ndarray:
     return inside - outside
 
 
+def _shift(x: float, y: float) -> np.ndarray:
+    """3x3 translation by ``(x, y)``."""
+    return np.array([[1, 0, x], [0, 1, y], [0, 0, 1]], np.float64)
+
+
 def _ref_pad(height: int, width: int) -> int:
     return int(round(_REF_PAD * max(height, width)))
 
@@ -594,7 +599,7 @@ def _warp_ref(
     in_frame = np.zeros(size, np.float32)
     if part.size == 0:
         return part, at, 0.0, in_frame
-    shift = np.array([[1, 0, pad], [0, 1, pad], [0, 0, 1]], np.float64)
+    shift = _shift(pad, pad)
     back = shift @ model @ np.linalg.inv(shift)  # new canvas -> old canvas
     x, y = int(at[0]), int(at[1])
     h, w = part.shape
@@ -607,9 +612,9 @@ def _warp_ref(
     if x1 <= x0 or y1 <= y0:
         return np.zeros((0, 0), np.float32), np.array([pad, pad], np.int64), 0.0, in_frame
     roi = (
-        np.array([[1, 0, -x], [0, 1, -y], [0, 0, 1]], np.float64)
+        _shift(-x, -y)
         @ back
-        @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)
+        @ _shift(x0, y0)
     )
     new = cv2.warpAffine(
         part, roi[:2], (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
@@ -678,8 +683,7 @@ def _detail_start(
     the working-resolution keyframe mask (``detail_centre``, for a re-detection).
     """
     h, w = mask.shape
-    height, width = small.shape
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_DETAIL_OPEN, _DETAIL_OPEN))
+    k = ellipse_kernel(_DETAIL_OPEN // 2)
     body = cv2.morphologyEx(small.view(np.uint8), cv2.MORPH_OPEN, k)
     up = cv2.resize(body * np.uint8(255), (w, h), interpolation=cv2.INTER_LINEAR) >= 128
     thin = mask & ~up
@@ -724,14 +728,14 @@ def _detail_added(
     rx0, ry0, rx1, ry1 = box
     key, key_at = extras["detail_key"], extras["detail_key_at"]
     to_key = (
-        np.array([[1, 0, -key_at[0]], [0, 1, -key_at[1]], [0, 0, 1]], np.float64)
+        _shift(-key_at[0], -key_at[1])
         @ model
-        @ np.array([[1, 0, rx0], [0, 1, ry0], [0, 0, 1]], np.float64)
+        @ _shift(rx0, ry0)
     )
     # the keyframe's body registered onto the mask's (ECC, translation only: a round body
     # tells no rotation, and the flow's fits inside the object carry rotation and scale):
     # the thin parts go where the body is now, not where the flow's fits drifted to
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_DETAIL_OPEN, _DETAIL_OPEN))
+    k = ellipse_kernel(_DETAIL_OPEN // 2)
     body = cv2.morphologyEx(roi.view(np.uint8), cv2.MORPH_OPEN, k)
     bx, by, bw, bh = cv2.boundingRect(body)
     if not bw:
@@ -741,7 +745,7 @@ def _detail_added(
     pad = 3 * _DETAIL_PAD
     cx0, cy0 = max(0, bx - pad), max(0, by - pad)
     cx1, cy1 = min(rx1 - rx0, bx + bw + pad), min(ry1 - ry0, by + bh + pad)
-    warp = (to_key @ np.array([[1, 0, cx0], [0, 1, cy0], [0, 0, 1]], np.float64))[:2]
+    warp = (to_key @ _shift(cx0, cy0))[:2]
     try:
         _, warp = cv2.findTransformECC(
             cv2.GaussianBlur(body[cy0:cy1, cx0:cx1].astype(np.float32), (0, 0), 1.0),
@@ -768,9 +772,9 @@ def _detail_added(
         _log.debug("thin parts: the body matches the keyframe's only %.2f / %.2f", kept, held)
         return mask, 0
     model = (
-        np.array([[1, 0, key_at[0]], [0, 1, key_at[1]], [0, 0, 1]], np.float64)
+        _shift(key_at[0], key_at[1])
         @ np.vstack([warp, [0, 0, 1]])
-        @ np.array([[1, 0, -rx0], [0, 1, -ry0], [0, 0, 1]], np.float64)
+        @ _shift(-rx0, -ry0)
     )
     extras["detail_model"] = model
     height, width = size
@@ -789,9 +793,9 @@ def _detail_added(
     if x1 <= x0 or y1 <= y0:
         return mask, 0
     to_part = (
-        np.array([[1, 0, -at[0]], [0, 1, -at[1]], [0, 0, 1]], np.float64)
+        _shift(-at[0], -at[1])
         @ full
-        @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)
+        @ _shift(x0, y0)
     )
     thin = cv2.warpAffine(
         part * np.uint8(255), to_part[:2], (x1 - x0, y1 - y0),
@@ -1070,7 +1074,7 @@ def _static_scene(
     anywhere.
     """
     h, w = new_gray.shape
-    at = np.array([[1, 0, origin[0]], [0, 1, origin[1]], [0, 0, 1]], np.float64)
+    at = _shift(origin[0], origin[1])
     b = (to_bg @ at)[:2]
     o = (to_obj @ at)[:2]
     # how far apart the two motions carried each pixel: an affine field, told from the
@@ -1171,7 +1175,7 @@ def _scale_since(
     ox1 = int(np.clip(np.ceil(corners[0].max() + margin), ox0 + 1, old.shape[1]))
     oy1 = int(np.clip(np.ceil(corners[1].max() + margin), oy0 + 1, old.shape[0]))
     image = old[oy0:oy1, ox0:ox1]
-    start = np.array([[1, 0, -ox0], [0, 1, -oy0], [0, 0, 1]], np.float64) @ start
+    start = _shift(-ox0, -oy0) @ start
     if k < 1.0:  # at the same reduced scale (linear: ECC smooths both images anyway)
         size_old = (max(1, round(image.shape[1] * k)), max(1, round(image.shape[0] * k)))
         image = cv2.resize(image, size_old, interpolation=cv2.INTER_LINEAR)
@@ -1759,10 +1763,8 @@ class FlowTracker(MaskTracker):
         extras.pop("detail_model", None)
         if carry and _DETAIL_AGAIN and "detail" in extras and small.any():
             ys, xs = np.nonzero(small)
-            shift = extras["detail_centre"] - np.array([xs.mean(), ys.mean()])
-            extras["detail_model"] = np.array(
-                [[1, 0, shift[0]], [0, 1, shift[1]], [0, 0, 1]], np.float64
-            )
+            centre = extras["detail_centre"]
+            extras["detail_model"] = _shift(centre[0] - xs.mean(), centre[1] - ys.mean())
         if _PLACED_DROP and clean and self.config.color and small.any():
             small = self._background_dropped(rgb, small, extras)
         extras["soft"] = small.astype(np.float32)
@@ -1995,7 +1997,7 @@ class FlowTracker(MaskTracker):
         obj_model, obj_fit, obj_raw = _fit_motion(flow, inner, (rx0, ry0), (px, py))
         ring = (cv2.dilate(w8, ellipse_kernel(12)) > 0) & ~(cv2.dilate(w8, ellipse_kernel(5)) > 0)
         bg_model, _, _ = _fit_motion(flow, ring, (rx0, ry0), (px, py))
-        roi_model = obj_model @ np.array([[1, 0, rx0], [0, 1, ry0], [0, 0, 1]], np.float64)
+        roi_model = obj_model @ _shift(rx0, ry0)
         # the past frames (scene-left rule), and the scale change the per-frame fits left out
         past = []
         if _STATIC_SPAN > 0:
@@ -2032,7 +2034,7 @@ class FlowTracker(MaskTracker):
         if detail_model is not None:
             extras["detail_model"] = detail_model @ ref_model
         # the previous mask carried by the object's motion (and the scale change above)
-        carry = ref_model @ np.array([[1, 0, rx0], [0, 1, ry0], [0, 0, 1]], np.float64)
+        carry = ref_model @ _shift(rx0, ry0)
         carried = (
             cv2.warpAffine(
                 prev_soft, carry[:2], (rw, rh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP

@@ -603,4 +603,4 @@ def test_flow_does_not_carry_a_thin_part_that_moved_on_its_own(
     assert astray() < 20  # measured 0 px more than 3 px from the object
     monkeypatch.setattr(ft, "_DETAIL_TOL", 255)
     monkeypatch.setattr(ft, "_DETAIL_STAND", -1)  # the colour rules off
-    assert astray() > 60  # measured: the whole carried handle, 120 px
+    assert astray() > 60  # measured: up to 270 px of carried handle astray

@@ -604,3 +604,63 @@ def test_flow_does_not_carry_a_thin_part_that_moved_on_its_own(
     monkeypatch.setattr(ft, "_DETAIL_TOL", 255)
     monkeypatch.setattr(ft, "_DETAIL_STAND", -1)  # the colour rules off
     assert astray() > 60  # measured: up to 270 px of carried handle astray
+
+
+def _bar_clip(n: int = 36) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A textured orange ellipse (160 x 80 px) moving right 5 px a frame behind a static
+    grey-blue bar 40 px wide, over a textured background panning left, at 640x360; the
+    masks are what is visible of it. From frame 13 to 32 it shows on both sides of the bar."""
+    rng = np.random.default_rng(5)
+    h, w = 360, 640
+    scene = cv2.GaussianBlur(rng.integers(0, 256, (h, w + 2 * n), np.uint8), (7, 7), 0)
+    # the object's texture smooth enough to keep its colours at the working resolution
+    texture = cv2.normalize(
+        cv2.GaussianBlur(rng.random((h, w), np.float32), (0, 0), 4), None, 0, 255,
+        cv2.NORM_MINMAX,
+    ).astype(np.uint8)
+    frames, masks = [], []
+    for t in range(n):
+        cx, cy = 170 + 5 * t, 190
+        rgb = np.repeat(scene[:, 2 * t : 2 * t + w, None], 3, axis=2)
+        shape = np.zeros((h, w), np.uint8)
+        cv2.ellipse(shape, (cx, cy), (80, 40), 0, 0, 360, 1, -1)
+        mask = shape > 0
+        tex = np.roll(texture, 5 * t, axis=1)[mask]
+        rgb[mask] = np.stack([tex // 3 + 170, tex // 3 + 90, tex // 6], axis=1)
+        rgb[:, 300:340] = (70, 80, 110)  # the bar, in front
+        mask[:, 300:340] = False
+        frames.append(rgb)
+        masks.append(mask)
+    return frames, masks
+
+
+def _coverages(frames: list[np.ndarray], masks: list[np.ndarray]) -> tuple[list[float], float]:
+    """Coverage of what is visible on each frame, and the worst collateral."""
+    from tracking.metrics import collateral
+
+    tracker = get_tracker("flow")
+    state = tracker.init(frames[0], masks[0])
+    covs, colls = [], []
+    for frame, truth in zip(frames[1:], masks[1:], strict=True):
+        mask, state = tracker.step(state, frame)
+        covs.append(coverage(dilate_mask(mask, 4), truth))
+        colls.append(collateral(dilate_mask(mask, 4), truth))
+    return covs, max(colls)
+
+
+def test_flow_keeps_both_sides_of_an_object_passing_behind_a_bar(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An object passing behind a bar shows on both sides of it: the keyframe carried by
+    the object's motion finds the side coming out, and the mask holds both
+    (tracking.flow_tracker._BEYOND). Measured: coverage at least 0.90 on every frame, the
+    mask never more than 20 px off the object; without the rule the side coming out is
+    missed until it is most of the object (coverage 0.33 at worst)."""
+    import tracking.flow_tracker as ft
+
+    frames, masks = _bar_clip()
+    covs, coll = _coverages(frames, masks)
+    assert min(covs) > 0.85 and coll < 0.001, (min(covs), coll)
+    monkeypatch.setattr(ft, "_BEYOND", False)
+    covs_off, _ = _coverages(frames, masks)
+    assert min(covs_off) < 0.5, min(covs_off)

@@ -463,19 +463,12 @@ def test_flow_follows_a_slow_growth() -> None:
     keyframe's size (coverage 0.48 at the end). A shrinking object is not followed as well:
     see :data:`tracking.flow_tracker._SCALE_FIT`."""
     import tracking.flow_tracker as ft
-    from tracking.metrics import collateral
 
     frames, masks = _scaling_clip(1.025)
 
     def run() -> tuple[float, float]:
-        tracker = get_tracker("flow")
-        state = tracker.init(frames[0], masks[0])
-        covs, colls = [], []
-        for frame, truth in zip(frames[1:], masks[1:], strict=True):
-            mask, state = tracker.step(state, frame)
-            covs.append(coverage(dilate_mask(mask, 4), truth))
-            colls.append(collateral(dilate_mask(mask, 4), truth))
-        return min(covs), max(colls)
+        covs, coll = _coverages(frames, masks)
+        return min(covs), coll
 
     cov, coll = run()
     assert cov > 0.95 and coll < 0.005, (cov, coll)

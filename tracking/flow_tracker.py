@@ -435,7 +435,7 @@ _DETAIL_AGAIN = True
 # draw 1, had its expected area grow 44 % in five frames and spread onto the car beside it,
 # 16 frames over 1 % of the frame), and it keeps no pixel more than 3 px off the carried
 # keyframe (_BEYOND_DROP: the side going in, left on the scene as the object went on behind
-# the occluder; the otter over tennis, 10 frames over 1 %).
+# the occluder; the otter over tennis, up to 1.56 % of the frame).
 _BEYOND = True
 _BEYOND_SHORT = 0.85
 _BEYOND_SEARCH = 8
@@ -1614,6 +1614,7 @@ class FlowTracker(MaskTracker):
         extras["soft"] = np.zeros(gray.shape, np.float32)
         extras["rgb"] = rgb
         extras.pop("detail_model", None)  # the carry from the keyframe is broken
+        extras.pop("split", None)
         mask = np.zeros(state.frame_shape, bool)
         return mask, replace(
             state,
@@ -1948,6 +1949,7 @@ class FlowTracker(MaskTracker):
         """
         extras.pop("detail_model", None)
         extras.pop("key_model", None)
+        extras.pop("split", None)  # one shape placed: not in pieces
         if "anchor_centre" in extras and small.any():
             # the keyframe's shape placed again: carried from where it is now
             at_key = extras["anchor_at"]

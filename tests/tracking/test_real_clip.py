@@ -325,8 +325,8 @@ def test_a_gone_mask_does_not_come_back_on_a_look_alike_beside_the_object(
     (frames 33-59 over 1 % of the frame, up to 3.8 %; coverage of the wheel 0.72-0.83).
     With the rule that a gone mask stays gone, the wheel is re-detected at frame 32. Since
     the side coming out of the strip is found where its colours are (_BEYOND), the wheel is
-    tracked through the strip instead (coverage 0.89 at worst, where it was 0 in frames
-    26-31), but its mask lags it by a few pixels after, onto the road and the car (0.82 %
+    tracked through the strip instead (coverage 0.89 at worst, where it was 0.53-0.72 in
+    frames 27-29 and 0 in frames 30-31), but its mask lags it by a few pixels after, onto the road and the car (0.82 %
     at frame 53, where it was 0.19 %). The counterfactual is told with that rule off.
     """
     import tracking.flow_tracker as ft

@@ -731,8 +731,7 @@ def _detail_start(
     the mask at the working resolution (bool). Returns the full-resolution thin parts' box
     and where it is (``detail``, ``detail_at``), the keyframe's colours there
     (``detail_rgb``), the working-resolution keyframe body for the rigidity check
-    (``detail_key``, ``detail_key_at``), the accumulated model (identity) and the centre of
-    the working-resolution keyframe mask (``detail_centre``, for a re-detection).
+    (``detail_key``, ``detail_key_at``) and the accumulated model (identity).
     """
     h, w = mask.shape
     k = ellipse_kernel(_DETAIL_OPEN // 2)
@@ -746,7 +745,6 @@ def _detail_start(
     if np.count_nonzero(thin) < max(_DETAIL_MIN * n_mask, 8):
         return None
     part, at = _tight(thin.view(np.uint8), (0, 0))
-    sy, sx = np.nonzero(small)
     x, y = int(at[0]), int(at[1])
     colours = frame[y : y + part.shape[0], x : x + part.shape[1]] * part[..., None]
     key, key_at = _tight(body, (0, 0))
@@ -759,7 +757,6 @@ def _detail_start(
         "detail_key": key.copy(),
         "detail_key_at": key_at,
         "detail_model": np.eye(3),
-        "detail_centre": np.array([sx.mean(), sy.mean()]),
     }
 
 
@@ -1951,17 +1948,17 @@ class FlowTracker(MaskTracker):
         extras.pop("key_model", None)
         extras.pop("split", None)  # one shape placed: not in pieces
         if "anchor_centre" in extras and small.any():
-            # the keyframe's shape placed again: carried from where it is now
+            # the keyframe's shape placed again: carried from where it is now (the whole
+            # shape: shifted as its centre was)
+            moved = _shift(*(extras["anchor_centre"] - _centre(small)))
             at_key = extras["anchor_at"]
             if entering and bool(extras.get("emerging", False)) and "emerged_at" in extras:
                 fx0, fy0 = (int(v) for v in extras["emerged_at"])
                 extras["key_model"] = _shift(at_key[0] - fx0, at_key[1] - fy0)
             elif np.count_nonzero(small) >= 0.9 * np.count_nonzero(extras["anchor_shape"]):
-                extras["key_model"] = _shift(*(extras["anchor_centre"] - _centre(small)))
-        if carry and _DETAIL_AGAIN and "detail" in extras and small.any():
-            ys, xs = np.nonzero(small)
-            centre = extras["detail_centre"]
-            extras["detail_model"] = _shift(centre[0] - xs.mean(), centre[1] - ys.mean())
+                extras["key_model"] = moved
+            if carry and _DETAIL_AGAIN and "detail" in extras:
+                extras["detail_model"] = moved
         if _PLACED_DROP and clean and self.config.color and small.any():
             small = self._background_dropped(rgb, small, extras)
         extras["soft"] = small.astype(np.float32)

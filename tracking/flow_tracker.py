@@ -722,6 +722,21 @@ def _attached(parts: np.ndarray, body: np.ndarray, reach: int) -> np.ndarray:
     return keep[labels]
 
 
+def _colour_off(image: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Per pixel, how far (levels, the largest channel) ``image`` is from the colour
+    ``expected`` there within a pixel: the least over the 3x3 shifts of ``image`` (both
+    ``H,W,3`` uint8; ``H,W`` uint8 out)."""
+    h, w = expected.shape[:2]
+    now = cv2.copyMakeBorder(image, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+    off = None
+    for oy in range(3):
+        for ox in range(3):
+            d = cv2.absdiff(np.ascontiguousarray(now[oy : oy + h, ox : ox + w]), expected)
+            d = cv2.max(cv2.max(d[..., 0], d[..., 1]), d[..., 2])
+            off = d if off is None else cv2.min(off, d)
+    return off
+
+
 def _detail_start(
     frame: np.ndarray, mask: np.ndarray, small: np.ndarray
 ) -> dict[str, np.ndarray] | None:
@@ -858,17 +873,13 @@ def _detail_added(
     ys, xs = np.nonzero(thin)
     if ys.size == 0:
         return mask, 0
-    expect = cv2.warpAffine(
+    expected = cv2.warpAffine(
         extras["detail_rgb"], to_part[:2], (x1 - x0, y1 - y0),
         flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-    )[ys, xs].astype(np.int16)
+    )
     crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
-    now = cv2.copyMakeBorder(crop, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
-    off = np.full(ys.size, 255, np.int16)
-    for dy in range(3):
-        for dx in range(3):
-            d = np.abs(now[ys + dy, xs + dx].astype(np.int16) - expect).max(axis=1)
-            np.minimum(off, d, out=off)
+    off = _colour_off(crop, expected)[ys, xs]
+    expect = expected[ys, xs].astype(np.int16)
     # ... and where that colour stands out from the scene around it now (the mean of a 9 px
     # window, less the part and 2 px either side of it): a faint line, a blend of the
     # scene's colours, is confirmed by any look-alike scene, so it is no evidence
@@ -1460,14 +1471,7 @@ def _beyond(
     if np.count_nonzero(missing) < _BEYOND_MIN * expected:
         return None, drop
     # the frame shows the keyframe's colour there within a pixel, in the object's colours
-    now = cv2.copyMakeBorder(crop, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
-    expect = colours.astype(np.uint8)
-    off = None
-    for oy in range(3):
-        for ox in range(3):
-            d = cv2.absdiff(np.ascontiguousarray(now[oy : oy + h, ox : ox + w]), expect)
-            d = cv2.max(cv2.max(d[..., 0], d[..., 1]), d[..., 2])
-            off = d if off is None else cv2.min(off, d)
+    off = _colour_off(np.ascontiguousarray(crop), colours.astype(np.uint8))
     sure = missing & (off <= _DETAIL_TOL) & (ratio_of(crop) >= 0.0)
     # pieces: what is confirmed, its gaps of a pixel closed
     closed = cv2.morphologyEx(sure.view(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))

@@ -355,11 +355,15 @@ def test_a_part_found_coming_in_does_not_replace_a_smaller_one_going_out(
     At frame 21 only a sliver of it was left in view and its held mask was 80 px (at the
     working resolution); a 2707 px part of it, matched along the border as if coming in,
     replaced it: 3.58 % of the frame, none of it on the bird. A part found coming in while
-    the mask goes out may now be at most 4x what is held.
+    the mask goes out may now be at most 4x what is held. The counterfactual is told with
+    the border search on every border (_EXIT_SIDE off): on the border it went out by only,
+    that part is not found at all.
     """
     import tracking.flow_tracker as ft
 
     clip = _pasted_clip("running_car", _PEAHEN, "exit", draw=1)
+    assert max(r[2] for r in _scored(clip, range(18, 24))) < 0.001  # measured: 0
+    monkeypatch.setattr(ft, "_EXIT_SIDE", False)
     assert max(r[2] for r in _scored(clip, range(18, 24))) < 0.001  # measured: 0
     monkeypatch.setattr(ft, "_ENTER_GOING_MAX", float("inf"))
     assert _scored(clip, range(21, 22))[0][2] > 0.02  # measured: 3.58 %

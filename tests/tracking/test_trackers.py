@@ -212,6 +212,58 @@ def test_flow_finds_an_object_back_after_it_left_the_frame() -> None:
     assert min(covs) > 0.9 and np.mean(ious) > 0.6, (covs, ious)
 
 
+def _decoy_exit_clip(n: int = 40) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A textured orange ellipse (160 x 80 px) going out through the right border at 20 px a
+    frame (out in frames 15-24) and back the same way, over a still textured scene at
+    640x360; at the left border, still, a copy of the object's right 96 px, as if it were
+    coming in there."""
+    rng = np.random.default_rng(7)
+    h, w = 360, 640
+    scene = np.repeat(cv2.GaussianBlur(rng.integers(0, 256, (h, w), np.uint8), (7, 7), 0)[..., None], 3, 2)
+    texture = cv2.normalize(
+        cv2.GaussianBlur(rng.random((h, w), np.float32), (0, 0), 4), None, 0, 255, cv2.NORM_MINMAX
+    ).astype(np.uint8)
+
+    def painted(rgb: np.ndarray, cx: int, cy: int) -> np.ndarray:
+        shape = np.zeros((h, w), np.uint8)
+        cv2.ellipse(shape, (cx, cy), (80, 40), 0, 0, 360, 1, -1)
+        mask = shape > 0
+        tex = np.roll(texture, (cy - 180, cx - 420), axis=(0, 1))[mask]
+        rgb[mask] = np.stack([tex // 3 + 170, tex // 3 + 90, tex // 6], axis=1)
+        return mask
+
+    painted(scene, 16, 120)  # the decoy
+    go = [420 + 20 * t for t in range(18)]
+    xs = go + [go[-1]] * (n - 2 * len(go)) + go[::-1]
+    frames, masks = [], []
+    for cx in xs:
+        rgb = scene.copy()
+        masks.append(painted(rgb, cx, 240))
+        frames.append(rgb)
+    return frames, masks
+
+
+def test_flow_looks_for_an_object_gone_out_only_where_it_went_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An object that went out through the right border is looked for coming back through
+    that border only (tracking.flow_tracker._EXIT_SIDE): the still copy of its right part
+    at the left border is never taken for it. Measured: nothing of the frame more than 20 px
+    from the object in the mask, and the object found again once it is back in; with the
+    search on every border the mask jumped to the copy as the object went out (3.2 % of the
+    frame)."""
+    import tracking.flow_tracker as ft
+
+    frames, masks = _decoy_exit_clip()
+    assert [t for t, m in enumerate(masks) if not m.any()] == list(range(15, 25))
+    covs, coll = _coverages(frames, masks)
+    assert coll == 0.0, coll
+    assert min(covs[:13]) > 0.95 and min(covs[28:]) > 0.95, covs
+    monkeypatch.setattr(ft, "_EXIT_SIDE", False)
+    _, coll_off = _coverages(frames, masks)
+    assert coll_off > 0.02, coll_off
+
+
 def test_coarse_to_fine_search_finds_what_the_full_search_finds() -> None:
     """Re-detection's search (``_best_match``) against the plain masked correlation over the
     whole image: the same place and score, on textures with a pasted copy of the template

@@ -2241,8 +2241,14 @@ class FlowTracker(MaskTracker):
         # rotation (one piece shrinks behind it as the other grows out of it)
         split_left = int(extras.pop("split", 0))
         split = split_left > 0 and cv2.connectedComponents(w8)[0] > 2
+        # the object's centre (homogeneous, working frame): the point both translations
+        # below are taken at
+        c = (
+            np.array([*(_centre(inner) + (rx0, ry0)), 1.0])
+            if (split and _BEYOND_SPLIT) or key_model is not None
+            else None
+        )
         if split and _BEYOND_SPLIT:
-            c = np.array([*(_centre(inner) + (rx0, ry0)), 1.0])
             obj_model = _shift(*(obj_model @ c - c)[:2])
         ring = (cv2.dilate(w8, ellipse_kernel(12)) > 0) & ~(cv2.dilate(w8, ellipse_kernel(5)) > 0)
         bg_model, _, _ = _fit_motion(flow, ring, (rx0, ry0), (px, py))
@@ -2286,7 +2292,6 @@ class FlowTracker(MaskTracker):
         if key_model is not None:
             # its translation only, at the object's centre (a part's fit during an occlusion
             # tells scale and rotation poorly)
-            c = np.array([*(_centre(inner) + (rx0, ry0)), 1.0])
             extras["key_model"] = key_model @ _shift(*(ref_model @ c - c)[:2])
         # the previous mask carried by the object's motion (and the scale change above)
         carry = ref_model @ _shift(rx0, ry0)

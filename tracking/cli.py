@@ -58,8 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "confidence) to this CSV file")
     parser.add_argument("--trackers", nargs="+", default=None,
                         help=f"trackers to run (default: static dis {DEFAULT_TRACKER})")
-    parser.add_argument("--modes", nargs="+", choices=evaluate.MODES, default=list(evaluate.MODES),
-                        help="first = first-frame mask only; keyframes = every N frames")
+    parser.add_argument("--modes", nargs="+", choices=evaluate.MODES,
+                        default=list(evaluate.DEFAULT_MODES),
+                        help="first = first-frame mask only; keyframes = every N frames; step "
+                        "(DAVIS protocol only, not run unless asked) = one frame from every "
+                        "frame's true mask")
     parser.add_argument("--keyframe-every", type=_int_at_least(1), default=20, help="keyframe spacing")
     parser.add_argument("--dilate", type=_int_at_least(0), default=4,
                         help="dilation radius (px) for coverage and area ratio")
@@ -77,6 +80,8 @@ def _run_pasted(args: argparse.Namespace) -> int:
     from .pasted import issue_clip, iter_clips
 
     names = args.trackers or [DEFAULT_TRACKER]
+    if "step" in args.modes:
+        raise TrackingError("--modes step is for the DAVIS protocol (clips with true masks)")
     if args.per_frame is not None and (args.per_frame.is_dir() or not args.per_frame.parent.is_dir()):
         raise TrackingError(f"--per-frame {str(args.per_frame)!r}: not a file in an existing folder")
     for name in names:

@@ -6,6 +6,9 @@ held-out splits.
 
 ``--protocol davis`` (the default), on clip folders with ground-truth masks. Two modes: ``first`` (only the first frame's ground-truth mask is given) and ``keyframes``
 (a ground-truth mask every ``keyframe_every`` frames, tracked offline in both directions).
+A third, ``step``, is a diagnosis rather than a use: the tracker is started afresh on every
+frame's ground truth and scored one frame later: what one frame costs it from an exact mask,
+with no history (no velocity yet), as in the frames just after a keyframe.
 Scores are computed on every frame that is not a keyframe:
 
 * ``J``: mean IoU of the raw tracked mask;
@@ -22,12 +25,14 @@ Scores are computed on every frame that is not a keyframe:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .base import MaskTracker
 from .data import list_clips, load_clip
 from .errors import TrackingError
 from .geometry import dilate_mask
@@ -35,7 +40,9 @@ from .metrics import COLLATERAL_PX, boundary_f, collateral, coverage, jaccard
 from .offline import FUSION_THRESHOLD, iter_track
 from .registry import DEFAULT_TRACKER, available_trackers, get_tracker
 
-MODES = ("first", "keyframes")
+MODES = ("first", "keyframes", "step")
+# what ``eval tracking`` runs unless told (``step`` costs a tracker start per frame)
+DEFAULT_MODES = ("first", "keyframes")
 PROTOCOLS = ("davis", "pasted")
 
 
@@ -118,7 +125,7 @@ def score_clip(
     Args:
         clip_dir: a clip folder (``frames/`` + ``masks/`` or ``masks_binary/``).
         tracker: tracker name.
-        mode: ``"first"`` or ``"keyframes"``.
+        mode: ``"first"``, ``"keyframes"`` or ``"step"`` (see the module doc).
         keyframe_every: keyframe spacing in ``"keyframes"`` mode.
         dilate: dilation radius (px) for coverage and area ratio.
         max_frames: use only the first frames.
@@ -138,9 +145,14 @@ def score_clip(
     if not clip.has_all_masks:
         raise TrackingError(f"clip {clip.name!r} lacks per-frame masks")
     n = len(clip.frames)
-    step = n if mode == "first" else max(1, keyframe_every)
-    keys = {i: clip.mask(i) for i in range(0, n, step)}
     engine = get_tracker(tracker, **(tracker_kwargs or {}))
+    if mode == "step":
+        keys = {0: clip.mask(0)}
+        tracked = _one_step_each(clip.frames, clip.mask, engine)
+    else:
+        spacing = n if mode == "first" else max(1, keyframe_every)
+        keys = {i: clip.mask(i) for i in range(0, n, spacing)}
+        tracked = iter_track(clip.frames, keys, engine, fusion_threshold)
     js: list[float] = []
     fs: list[float] = []
     covs: list[float] = []
@@ -150,7 +162,7 @@ def score_clip(
     coll_max, coll_frame = 0.0, -1
     elapsed = 0.0
     start = time.perf_counter()
-    for t, pred in enumerate(iter_track(clip.frames, keys, engine, fusion_threshold)):
+    for t, pred in enumerate(tracked):
         elapsed += time.perf_counter() - start
         if t not in keys:
             gt = clip.mask(t)
@@ -184,10 +196,22 @@ def score_clip(
     )
 
 
+def _one_step_each(
+    frames: list[np.ndarray], truth: Callable[[int], np.ndarray], engine: MaskTracker
+) -> Iterator[np.ndarray]:
+    """Frame 0's truth, then for every later frame the tracker's mask one step from the
+    previous frame's truth (a fresh start each time)."""
+    yield truth(0)
+    for t in range(1, len(frames)):
+        state = engine.init(frames[t - 1], truth(t - 1), index=t - 1)
+        mask, _ = engine.step(state, frames[t])
+        yield mask
+
+
 def evaluate(
     data_dir: str | Path,
     trackers: list[str] | None = None,
-    modes: tuple[str, ...] = MODES,
+    modes: tuple[str, ...] = DEFAULT_MODES,
     keyframe_every: int = 20,
     dilate: int = 4,
     clips: list[str] | None = None,
@@ -201,7 +225,7 @@ def evaluate(
     Args:
         data_dir: a folder of clip folders (``manifest.json`` optional).
         trackers: tracker names; default: ``static``, ``dis`` and the default tracker.
-        modes: any of ``"first"`` and ``"keyframes"``.
+        modes: any of :data:`MODES` (``"step"``: see the module doc).
         keyframe_every: keyframe spacing of the ``keyframes`` mode.
         dilate: dilation radius for coverage and area ratio (px, elliptical kernel).
         clips: only these clip names.

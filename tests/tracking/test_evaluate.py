@@ -53,6 +53,18 @@ def test_evaluate_function(data_dir: Path) -> None:
     assert "mean" in table and "coll%" in table
 
 
+def test_step_mode_scores_one_frame_from_every_true_mask(data_dir: Path) -> None:
+    """``step``: a fresh start on each frame's truth, scored one frame later (a diagnosis:
+    what one frame costs the tracker). Not run unless asked."""
+    assert "step" not in evaluate.DEFAULT_MODES
+    result = evaluate.evaluate(data_dir, trackers=["flow", "static"], modes=("step",))
+    flow, static = result.mean("flow", "step"), result.mean("static", "step")
+    assert flow.frames == static.frames == 7  # every frame but the first
+    # one frame from the truth the static mask lags the object by one frame's motion
+    # (~3 px), which the flow tracker follows
+    assert flow.J > static.J and flow.J > 0.9
+
+
 def test_evaluate_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["evaluate", str(data_dir), "--trackers", "dis", "--modes", "first", "--max-frames", "5", "--json"]
     assert main(argv) == 0
@@ -60,6 +72,8 @@ def test_evaluate_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert out["means"][0]["tracker"] == "dis" and out["means"][0]["frames"] == 4
     assert main(["evaluate", str(data_dir / "nope")]) == 2
     assert "error: data_dir" in capsys.readouterr().err
+    assert main(["evaluate", "--protocol", "pasted", str(data_dir), "--modes", "step"]) == 2
+    assert "--modes step is for the DAVIS protocol" in capsys.readouterr().err
     with pytest.raises(TrackingError, match="clips"):
         evaluate.evaluate(data_dir, clips=["sparse"])
 

@@ -171,10 +171,12 @@ def test_a_held_mask_on_the_occluder_is_let_go(monkeypatch: pytest.MonkeyPatch) 
     # the rule off: the mask stays on the strip (told with the slow scale changes off too:
     # with them on, this clip no longer runs into the case the rule is for: 0.48 % with
     # the rule off; and with the side coming out found where its colours are, _BEYOND,
-    # off: with it on, 0.56 %)
+    # off: with it on, 0.56 %; and with the keyframe's registration, _ANCHOR, off: with it
+    # on, 0.69 %)
     monkeypatch.setattr(ft, "_ASTRAY_LOOK", 0.0)
     monkeypatch.setattr(ft, "_SCALE_MIN", 0.0)
     monkeypatch.setattr(ft, "_BEYOND", False)
+    monkeypatch.setattr(ft, "_ANCHOR", False)
     collateral_off, cover_off = worst()
     assert collateral_off > 0.01 and cover_off < cover, (collateral_off, cover_off)
 
@@ -216,6 +218,8 @@ def test_a_mask_carried_off_by_the_scene_does_not_end_the_search(
     assert seen >= 9, seen  # measured: all 10 frames
     _, collateral = found(True)
     assert collateral < 0.01, collateral  # measured 0.14 %
+    # the case as it was: the keyframe's registration (_ANCHOR) now avoids it on its own
+    monkeypatch.setattr(ft, "_ANCHOR", False)
     monkeypatch.setattr(ft, "_TRACK_PART", False)
     seen_placed, _ = found(False)
     # measured 7 (3 before the template was matched on its core, _CORE_ERODE: 32, 39, 40)
@@ -310,6 +314,8 @@ def test_a_gone_mask_comes_back_on_the_object_not_on_the_scene(
     rows = _scored(clip, range(30, 60))
     assert max(r[2] for r in rows) < 0.005  # measured: 0.20 % at most (frame 35)
     assert min(r[0] for r in rows) > 0.7  # measured: coverage 0.78 at frame 30, 0.91-0.98 after
+    # the case as it was: the keyframe's registration (_ANCHOR) now avoids it on its own
+    monkeypatch.setattr(ft, "_ANCHOR", False)
     monkeypatch.setattr(ft, "_GONE_STAYS", False)
     rows = _scored(clip, range(30, 60))
     assert sum(r[2] > 0.02 for r in rows) >= 12  # measured: 18, frames 30-47
@@ -336,6 +342,8 @@ def test_a_gone_mask_does_not_come_back_on_a_look_alike_beside_the_object(
     rows = _scored(clip, range(32, 60))
     assert max(r[2] for r in rows) < 0.01  # measured: 0.82 % at most
     assert min(r[0] for r in rows) > 0.85  # measured: 0.89 at worst
+    # the case as it was: the keyframe's registration (_ANCHOR) now avoids it on its own
+    monkeypatch.setattr(ft, "_ANCHOR", False)
     monkeypatch.setattr(ft, "_BEYOND", False)
     rows = _scored(clip, range(32, 60))
     assert max(r[2] for r in rows) < 0.005  # measured: 0.19 % at most
@@ -462,6 +470,8 @@ def test_a_partly_hidden_object_keeps_its_mask(monkeypatch: pytest.MonkeyPatch) 
     assert all(cov > 0 for cov, _ in kept), kept  # measured 0.55, 0.39, 0.23, 0.08
     assert kept[0][0] > 0.4, kept
     assert max(col for _, col in kept) == 0.0, kept  # no pixel > 20 px from the bull
+    # the case as it was: the keyframe's registration (_ANCHOR) now avoids it on its own
+    monkeypatch.setattr(ft, "_ANCHOR", False)
     monkeypatch.setattr(ft, "_SHORT_ONLY", 2.0)  # the rule off: emptied from frame 28
     assert all(cov == 0 for cov, _ in frames())
 
@@ -722,6 +732,8 @@ def test_a_mask_in_pieces_is_moved_without_scale(monkeypatch: pytest.MonkeyPatch
     clip = _pasted_clip("car-shadow", _TRACTOR, "occluded", draw=1)
     rows = _scored(clip, range(1, 60))
     assert max(r[2] for r in rows) < 0.01  # measured: 0.82 %
+    # the case as it was: the keyframe's registration (_ANCHOR) now avoids it on its own
+    monkeypatch.setattr(ft, "_ANCHOR", False)
     monkeypatch.setattr(ft, "_BEYOND_SPLIT", False)
     rows = _scored(clip, range(1, 60))
     assert sum(r[2] > 0.01 for r in rows) >= 8  # measured: 16
@@ -757,6 +769,49 @@ def test_a_rigid_object_changing_size_is_followed_frame_by_frame(
 
     worst, least = scores()
     assert worst < 0.008 and least > 0.8, (worst, least)
+    # the case as it was: the keyframe's registration (_ANCHOR) now avoids it on its own
+    monkeypatch.setattr(ft, "_ANCHOR", False)
     monkeypatch.setattr(ft, "_SURE_FIT", 2.0)  # the rule off
     worst_off, least_off = scores()
     assert worst_off > 0.012 and least_off < 0.1, (worst_off, least_off)
+
+
+_GNU = DATA_DIR / "objects" / "animals_mammals_bovines_gnu-stand.png"
+
+
+def test_a_rigid_object_keeps_to_its_keyframe_registered_on_the_frame(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two pasted clips wobbling (turning up to 12 degrees, scaling up to 12 %), nothing
+    tuned on them.
+
+    The gnu over bmx-trees (draw 2, tune): the mask kept the scene behind the gnu's head
+    (the trees and the graffiti, of its colours) frame after frame, the reference shape
+    adapting to it a pixel at a time: 11 frames over 1 % of the frame (1.67 %). The otter
+    over libby (held-out): 1.12 % at frame 33. Every other frame the keyframe is now
+    registered on the frame (ECC, an affine map from the carried one) and, where it
+    correlates at least _ANCHOR_CORR, the mask keeps nothing more than _ANCHOR_TOL px off
+    it. Measured: the gnu 0.53 % at worst (but coverage 0.865 -> 0.813: the mask kept
+    tight is also shorter of the object), the otter 0.22 %, coverage 0.894 -> 0.968.
+    """
+    import tracking.flow_tracker as ft
+
+    gnu = _pasted_clip("bmx-trees", _GNU, "wobble", draw=2)
+    otter = _pasted_clip("libby", _OTTER, "wobble")
+
+    def scores() -> tuple[float, float, float]:
+        rows = _scored(gnu, range(1, 60))
+        rows_otter = _scored(otter, range(1, 60))
+        return (
+            max(r[2] for r in rows),
+            max(r[2] for r in rows_otter),
+            float(np.mean([r[0] for r in rows_otter])),
+        )
+
+    gnu_worst, otter_worst, otter_cover = scores()
+    assert gnu_worst < 0.008 and otter_worst < 0.005, (gnu_worst, otter_worst)
+    assert otter_cover > 0.95, otter_cover
+    monkeypatch.setattr(ft, "_ANCHOR", False)  # the rule off
+    gnu_off, otter_off, otter_cover_off = scores()
+    assert gnu_off > 0.015 and otter_off > 0.01, (gnu_off, otter_off)
+    assert otter_cover_off < 0.92, otter_cover_off

@@ -405,6 +405,8 @@ def test_an_unsure_mask_is_put_back_on_the_object_where_its_keyframe_matches(
     collateral, cover = scores()
     assert collateral < 0.01, collateral  # measured 0.40 %
     assert cover > 0.95, cover  # measured 0.968
+    # the case as it was: the keyframe's registration (_ANCHOR) now avoids it on its own
+    monkeypatch.setattr(ft, "_ANCHOR", False)
     monkeypatch.setattr(ft, "_RECHECK_BELOW", 0.0)  # the check off
     collateral_off, cover_off = scores()
     assert collateral_off > 0.01 and cover_off < cover, (collateral_off, cover_off)  # 1.43 %, 0.945
@@ -433,6 +435,8 @@ def test_an_object_found_again_does_not_take_the_occluder(
         return max(r[2] for r in _scored(clip, range(1, 60)))
 
     assert worst() < 0.008  # measured 0.64 %
+    # the case as it was: the keyframe's registration (_ANCHOR) now avoids it on its own
+    monkeypatch.setattr(ft, "_ANCHOR", False)
     monkeypatch.setattr(ft, "_BEYOND", False)
     assert worst() < 0.008  # measured 0.42 %
     monkeypatch.setattr(ft, "_PLACED_DROP", False)
@@ -789,10 +793,10 @@ def test_a_rigid_object_keeps_to_its_keyframe_registered_on_the_frame(
     (the trees and the graffiti, of its colours) frame after frame, the reference shape
     adapting to it a pixel at a time: 11 frames over 1 % of the frame (1.67 %). The otter
     over libby (held-out): 1.12 % at frame 33. Every other frame the keyframe is now
-    registered on the frame (ECC, an affine map from the carried one) and, where it
+    registered on the frame (ECC, taken as the nearest similarity) and, where it
     correlates at least _ANCHOR_CORR, the mask keeps nothing more than _ANCHOR_TOL px off
-    it. Measured: the gnu 0.53 % at worst (but coverage 0.865 -> 0.813: the mask kept
-    tight is also shorter of the object), the otter 0.22 %, coverage 0.894 -> 0.968.
+    it. Measured: the gnu 0.48 % at worst (but coverage 0.865 -> 0.779: the mask kept
+    tight is also shorter of the object), the otter 0.27 %, coverage 0.894 -> 0.984.
     """
     import tracking.flow_tracker as ft
 
@@ -810,7 +814,7 @@ def test_a_rigid_object_keeps_to_its_keyframe_registered_on_the_frame(
 
     gnu_worst, otter_worst, otter_cover = scores()
     assert gnu_worst < 0.008 and otter_worst < 0.005, (gnu_worst, otter_worst)
-    assert otter_cover > 0.95, otter_cover
+    assert otter_cover > 0.96, otter_cover
     monkeypatch.setattr(ft, "_ANCHOR", False)  # the rule off
     gnu_off, otter_off, otter_cover_off = scores()
     assert gnu_off > 0.015 and otter_off > 0.01, (gnu_off, otter_off)

@@ -1352,8 +1352,7 @@ def _key_registered(
     # long, faint object is the fit's slack, not the object's)
     u, _, vt = np.linalg.svd(lin)
     similar = np.sqrt(float(np.linalg.det(lin))) * (u @ vt)
-    m = cv2.moments(shape, binaryImage=True)
-    centre = np.array([m["m10"] / m["m00"], m["m01"] / m["m00"]])
+    centre = extras["anchor_centre"] - extras["anchor_at"]  # the shape's, in its box
     found[:2, 2] = lin @ centre + found[:2, 2] - similar @ centre
     found[:2, :2] = similar
     return found, float(corr)

@@ -510,6 +510,7 @@ def test_the_keyframe_is_registered_on_the_frame_with_its_turn_and_size() -> Non
         "anchor_shape": shape[y0:y1, x0:x1].copy(),
         "anchor_gray": key[y0:y1, x0:x1].copy(),
         "anchor_at": np.array([x0, y0], np.int64),
+        "anchor_centre": ft._centre(shape[y0:y1, x0:x1] > 0) + (x0, y0),
         "anchor_model": np.linalg.inv(ft._shift(13, 4)),  # new -> keyframe: the move, 3 px off
     }
     found = ft._key_registered(now, extras)
